@@ -1,0 +1,57 @@
+// Package codec encodes and decodes Freshet's events with the Avro schemas
+// of schemas/avro, compiled into the binary.
+//
+// # Wire formats
+//
+// Without a schema registry, Encode writes Avro single-object encoding: the
+// marker 0xC3 0x01, the 8-byte little-endian CRC-64-AVRO (Rabin) fingerprint
+// of the schema's Parsing Canonical Form, then the Avro binary body. With a
+// registry (WithRegistry, WithRegistryClient) it writes the Confluent framing
+// that Kafka Connect, ksqlDB, kcat and ClickHouse's AvroConfluent format read:
+// the byte 0x00, the 4-byte big-endian registry id, then the body. The
+// schema is registered under the subject "<topic>-value" (TopicNameStrategy)
+// on first use and its id cached; Register does it up front. Decode reads
+// both framings, telling them apart by the first byte; registry ids it has
+// not seen are fetched once and cached, and ids the registry does not know
+// are remembered as unknown for a while (WithNotFoundTTL).
+//
+// # Schemas and evolution
+//
+// The schemas are self-contained once loaded: the shared named types of
+// schemas/avro/types (Source, Trace, ...) are inlined where an event first
+// uses them, and that resolved text is what is fingerprinted and registered.
+// Every released version of an event schema is kept, resolved, in
+// schemas/avro/history, so a value written with an older version is decoded
+// with the schema it was written with and then resolved into the current
+// version by Avro's rules: fields added since get their defaults, fields
+// removed are dropped, int/long/float widen, unknown enum symbols become the
+// enum's default. goavro has no such resolution; this package implements it
+// on the decoded native values. See schemas/avro/README.md for the rules a
+// schema change must follow.
+//
+// # Native form and typed events
+//
+// Values are goavro's native form: a record is a map[string]any, a union is
+// nil or a one-key map from the branch's name to its value, a
+// timestamp-micros is a time.Time. pkg/events has typed structs for the six
+// events; EncodeEvent and DecodeEvent convert. DecodeJSON reads an event
+// from plain JSON (unions as bare values), as HTTP ingest receives it, and
+// EncodeJSON writes one.
+//
+// # Errors
+//
+// Every error is an *Error that names the schema, fingerprint and registry id
+// when known, and wraps a sentinel: ErrUnknownSchema, ErrBadMagic,
+// ErrTruncated, ErrMalformed, ErrIncompatible, ErrNoRegistry, ErrRegistry or
+// ErrEncode. IsDataError tells a record to dead-letter from a transient
+// failure to retry. Decode does not panic on any input, and what it
+// allocates is bounded by the length of the input: counts and lengths are
+// checked against the bytes left before goavro allocates anything.
+//
+// # Concurrency
+//
+// A Codec is safe for concurrent use by any number of goroutines; build one
+// per process and share it. Its schema tables are read-only after New, and
+// the registry caches are guarded by a lock, with concurrent misses for the
+// same key sharing one registry request.
+package codec
