@@ -1,0 +1,48 @@
+// Package testenv gives a test package real servers: Postgres, ClickHouse
+// and the Kafka-protocol broker are started once per package (by
+// pkg/servers, in temporary folders) and each test gets resources of its
+// own on them: a database, a ClickHouse database, a topic and group prefix.
+// Varnish is started per call, since its VCL names the test's backend.
+//
+// A package opts in from TestMain:
+//
+//	func TestMain(m *testing.M) {
+//		// Start Postgres and the broker before the first test (concurrently);
+//		// anything not listed starts on first use.
+//		testenv.Main(m, testenv.NeedPostgres, testenv.NeedKafka)
+//	}
+//
+//	func TestCapture(t *testing.T) {
+//		dsn := testenv.Postgres(t)      // a fresh database, dropped after the test
+//		kt := testenv.Kafka(t)          // seeds and this test's prefix
+//		topic := kt.Topic("content.changes")
+//		group := kt.Group("invalidator") // or testenv.Topic(t, ...), testenv.Group(t, ...)
+//		db := testenv.ClickHouse(t)     // db.Options() for clickhouse-go, db.Database
+//		edge := testenv.Varnish(t, vcl) // edge.URL(), edge.Stats(ctx), stopped after the test
+//		...
+//	}
+//
+// Main stops every server after the tests, also when some fail, and on
+// SIGINT or SIGTERM. If the process dies without running that (a test
+// panics, go test -timeout fires, kill -9), the server processes still die
+// with it (pkg/servers sets Pdeathsig), and the next Main removes the
+// temporary folders they left.
+//
+// A server whose binary is missing makes the test skip with the apt-get
+// command that installs it, or fail when FRESHET_REQUIRE_SERVERS=1 (as in
+// CI). In -short mode, tests that need a server binary are skipped; the
+// broker runs in process and is always available. FRESHET_KEEP_TESTDATA=1
+// keeps the servers' folders and the per-test databases and topics, and
+// prints where they are.
+//
+// Per-test resources are cleaned up by t.Cleanup: the database is dropped
+// with its replication slots (WAL piles up otherwise) and its sessions;
+// topics named with the test's prefix are deleted.
+//
+// A package server that failed to start is not tried again: every test
+// that asks for it gets the same error.
+//
+// Concurrency: every function may be called from parallel tests. Tests
+// that restart a shared server (PostgresServer(t).Restart) affect the
+// other tests of the package and should not run in parallel with them.
+package testenv
