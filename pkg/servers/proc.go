@@ -127,6 +127,16 @@ type process struct {
 // startProcess starts path with args, appending its stdout and stderr to
 // logPath.
 func startProcess(name, logPath string, cred *syscall.Credential, env []string, path string, args ...string) (*process, error) {
+	return startProcessAs(name, logPath, "", cred, env, path, args...)
+}
+
+// startProcessIn starts path in the working directory dir (empty: the
+// caller's) as the calling user.
+func startProcessIn(name, logPath, dir string, env []string, path string, args ...string) (*process, error) {
+	return startProcessAs(name, logPath, dir, nil, env, path, args...)
+}
+
+func startProcessAs(name, logPath, dir string, cred *syscall.Credential, env []string, path string, args ...string) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", name, err)
@@ -138,6 +148,7 @@ func startProcess(name, logPath string, cred *syscall.Credential, env []string, 
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = env
+	cmd.Dir = dir
 	cmd.SysProcAttr = procAttr(cred)
 	if err := spawn(cmd); err != nil {
 		logf.Close()
