@@ -6,11 +6,19 @@ TEST_TIMEOUT ?= 25m
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-short bench up down lint fmt build check
+.PHONY: run test test-short bench up down lint fmt build check docs broker
 
 ## run: start the local stack (Postgres, ClickHouse, Varnish, embedded Kafka broker, services) from local binaries; Ctrl-C stops it.
 run:
 	$(GO) run ./deploy/local $(ARGS)
+
+## broker: only the embedded Kafka-protocol broker (127.0.0.1:9092, data in .freshet/kafka).
+broker:
+	$(GO) run ./deploy/local broker $(ARGS)
+
+## docs: regenerate docs/configuration.md from the config structs.
+docs:
+	$(GO) run ./deploy/local config > docs/configuration.md
 
 ## test: the whole suite, integration included (real servers; set FRESHET_REQUIRE_SERVERS=1 to fail instead of skip when one is missing).
 test:

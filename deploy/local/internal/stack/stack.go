@@ -27,7 +27,7 @@ func Main(ctx context.Context) error {
 const usage = `usage:
   go run ./deploy/local           start the whole stack (make run); Ctrl-C stops it
   go run ./deploy/local broker    start only the embedded Kafka-protocol broker
-  go run ./deploy/local config    print the configuration reference (Markdown)
+  go run ./deploy/local config    print docs/configuration.md (make docs writes it)
 
 Configuration: FRESHET_LOCAL_* variables (see deploy/local/README.md).
 `
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "broker":
 		return runBroker(ctx, args, out)
 	case "config":
-		md, err := config.Markdown(&Config{})
+		md, err := ConfigReference()
 		if err != nil {
 			return err
 		}
