@@ -121,7 +121,7 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []events.Interest{{"go", 0.5}, {"pg", 1}}
+	want := []events.Interest{{Tag: "go", Weight: 0.5}, {Tag: "pg", Weight: 1}}
 	if u.UserID != "u1" || u.Deleted || !reflect.DeepEqual(u.Interests, want) || !slices.Equal(u.Follows, []string{"author:ada"}) ||
 		!u.UpdatedAt.Equal(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)) || u.Locale != "en" {
 		t.Fatalf("profile = %+v", u)

@@ -36,10 +36,10 @@ func TestParseList(t *testing.T) {
 
 func TestParseInterests(t *testing.T) {
 	for in, want := range map[string][]events.Interest{
-		`{"postgres": 1.0, "go": 0.5}`: {{"go", 0.5}, {"postgres", 1}},
+		`{"postgres": 1.0, "go": 0.5}`: {{Tag: "go", Weight: 0.5}, {Tag: "postgres", Weight: 1}},
 		`{}`:                           nil,
-		`{go,kafka,go}`:                {{"go", 1}, {"kafka", 1}},
-		`["b","a"]`:                    {{"a", 1}, {"b", 1}},
+		`{go,kafka,go}`:                {{Tag: "go", Weight: 1}, {Tag: "kafka", Weight: 1}},
+		`["b","a"]`:                    {{Tag: "a", Weight: 1}, {Tag: "b", Weight: 1}},
 		``:                             nil,
 	} {
 		got, err := ParseInterests(in)
