@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"sync"
+)
+
+// Why a stream ends, as its last event says ("disconnect" or "reconnect").
+const (
+	reasonShutdown   = "shutdown"      // the replica is stopping: reconnect
+	reasonQueueFull  = "slow_client"   // queue full and nothing to conflate
+	reasonWriteStall = "write_timeout" // a write missed its deadline
+	reasonExpired    = "token_expired" // the token ran out: reconnect with a new one
+)
+
+// conn is one stream's subscription: what it wants and the bounded queue
+// between the consumer (offer, never blocks) and the stream's writer.
+//
+// Slow-client policy: the queue holds at most max events. When it is full,
+// the oldest queued event of the same content item is dropped and the new
+// one appended (conflation to the latest version); when no queued event
+// shares the item, the stream is ended with reason slow_client, and the
+// client resumes from its last id, from the history or Kafka.
+type conn struct {
+	keys       []string
+	partitions []int32
+	max        int
+
+	// backlog is filled by hub.subscribe under the hub's lock, before any
+	// offer; only the writer reads it afterwards.
+	backlog []*event
+
+	mu        sync.Mutex
+	queue     []*event
+	kicked    string // reason the stream must end, "" while it runs
+	conflated int
+	notify    chan struct{} // capacity 1: "there is something to do"
+}
+
+func newConn(keys []string, partitions []int32, max int) *conn {
+	return &conn{keys: keys, partitions: partitions, max: max, notify: make(chan struct{}, 1)}
+}
+
+func (c *conn) wants(key string) bool {
+	for _, k := range c.keys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// offer queues ev without blocking, applying the slow-client policy.
+func (c *conn) offer(ev *event) {
+	c.mu.Lock()
+	if c.kicked != "" {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.queue) >= c.max {
+		i := -1
+		if ev.contentID != "" {
+			for j, q := range c.queue {
+				if q.contentID == ev.contentID {
+					i = j
+					break
+				}
+			}
+		}
+		if i < 0 {
+			c.kicked = reasonQueueFull
+			c.queue = nil
+			c.mu.Unlock()
+			c.wake()
+			return
+		}
+		// Remove the older version and append the new one at the end, so
+		// that the queue stays in offset order per partition (the cursor
+		// of each event covers everything before it).
+		copy(c.queue[i:], c.queue[i+1:])
+		c.queue[len(c.queue)-1] = ev
+		c.conflated++
+	} else {
+		c.queue = append(c.queue, ev)
+	}
+	c.mu.Unlock()
+	c.wake()
+}
+
+// kick ends the stream for reason, unless it is already ending.
+func (c *conn) kick(reason string) {
+	c.mu.Lock()
+	if c.kicked == "" {
+		c.kicked = reason
+	}
+	c.mu.Unlock()
+	c.wake()
+}
+
+func (c *conn) wake() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events (and empties the queue) or the reason the
+// stream must end.
+func (c *conn) take(buf []*event) ([]*event, string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kicked != "" {
+		return nil, c.kicked, c.conflated
+	}
+	buf = append(buf[:0], c.queue...)
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	n := c.conflated
+	c.conflated = 0
+	return buf, "", n
+}

@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/pkg/logging"
+	"github.com/freshet/freshet/services/sse-gateway/internal/auth"
+	"github.com/freshet/freshet/services/sse-gateway/internal/cursor"
+)
+
+var channelName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// serveStream is GET /v1/stream. Checks, in order (each with its status and
+// error code): CORS origin (403 origin_not_allowed), method (405),
+// readiness (503 starting), connect rate per IP (429 connect_rate_limited),
+// token (401, auth.Code), channels (400 bad_channels, 403
+// channel_not_allowed), cursor (400 bad_cursor), connections in total (503
+// too_many_connections), per user (429 too_many_user_connections), per IP
+// (429 too_many_ip_connections).
+func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
+	refuse := func(status int, code, msg string) {
+		g.metrics.refused.WithLabelValues(code).Inc()
+		writeError(w, status, code, msg)
+	}
+	if !g.cors(w, r, "GET, OPTIONS") {
+		refuse(http.StatusForbidden, "origin_not_allowed", "this origin is not in FRESHET_GATEWAY_CORS_ORIGINS")
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET, OPTIONS")
+		refuse(http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return
+	}
+	h := g.hub.Load()
+	if h == nil || g.Ready() != nil {
+		retryAfter(w, time.Second)
+		refuse(http.StatusServiceUnavailable, "starting", "the gateway is catching up with Kafka; retry")
+		return
+	}
+	ip := g.clientIP(r)
+	if ok, wait := g.connRate.Allow(ip, time.Now()); !ok {
+		retryAfter(w, wait)
+		refuse(http.StatusTooManyRequests, "connect_rate_limited", "too many connects from this address; retry later")
+		return
+	}
+	id, err := g.verifier.Verify(r.Context(), auth.FromRequest(r, g.cfg.Auth.Cookie))
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="freshet"`)
+		refuse(http.StatusUnauthorized, auth.Code(err), err.Error())
+		return
+	}
+	channels, err := parseChannels(r.URL.Query().Get("channels"), g.cfg.Gateway.MaxChannels)
+	if err != nil {
+		refuse(http.StatusBadRequest, "bad_channels", err.Error())
+		return
+	}
+	for _, ch := range channels {
+		if !id.Allows(ch) {
+			refuse(http.StatusForbidden, "channel_not_allowed", fmt.Sprintf("the token does not allow channel %q", ch))
+			return
+		}
+	}
+	var resume cursor.Cursor
+	if last := lastEventID(r); last != "" {
+		if resume, err = cursor.Parse(last); err != nil {
+			refuse(http.StatusBadRequest, "bad_cursor", "Last-Event-ID: "+err.Error())
+			return
+		}
+		if n := len(resume); n > 0 && resume[n-1].Partition >= int32(g.nparts) {
+			refuse(http.StatusBadRequest, "bad_cursor", "Last-Event-ID names a partition the topic does not have")
+			return
+		}
+	}
+	if g.total.Add(1) > int64(g.cfg.Gateway.MaxConns) {
+		g.total.Add(-1)
+		retryAfter(w, g.cfg.Gateway.Retry)
+		refuse(http.StatusServiceUnavailable, "too_many_connections", "this replica is full; retry (another replica may take you)")
+		return
+	}
+	defer g.total.Add(-1)
+	if !g.perUser.Acquire(id.UserID) {
+		refuse(http.StatusTooManyRequests, "too_many_user_connections", "this user has too many open streams")
+		return
+	}
+	defer g.perUser.Release(id.UserID)
+	if !g.perIP.Acquire(ip) {
+		refuse(http.StatusTooManyRequests, "too_many_ip_connections", "this address has too many open streams")
+		return
+	}
+	defer g.perIP.Release(ip)
+
+	keys := []string{userKey(id.UserID)}
+	parts := []int32{g.partition(id.UserID)}
+	for _, ch := range channels {
+		keys = append(keys, channelKey(ch))
+		parts = append(parts, g.partition("channel:"+ch))
+	}
+	c := newConn(keys, dedupe(parts), g.cfg.Gateway.QueueSize)
+	cur, replays, ok := h.subscribe(c, resume)
+	if !ok {
+		retryAfter(w, g.cfg.Gateway.Retry)
+		refuse(http.StatusServiceUnavailable, "shutting_down", "this replica is stopping; retry")
+		return
+	}
+	defer h.unsubscribe(c)
+	g.metrics.streams.Inc()
+	defer g.metrics.streams.Dec()
+
+	s := &stream{g: g, w: w, rc: http.NewResponseController(w), cur: cur, log: g.log}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 {
+		hd.Set("Connection", "keep-alive")
+	}
+	w.WriteHeader(http.StatusOK)
+	reason := s.run(r.Context(), c, replays, resume != nil, id.Expires)
+	if reason != "" {
+		g.metrics.ended.WithLabelValues(reason).Inc()
+		g.log.Debug("stream ended", zap.String("reason", reason), logging.UserID(id.UserID))
+	}
+}
+
+// lastEventID is the Last-Event-ID header, or the lastEventId query
+// parameter for clients that cannot set headers.
+func lastEventID(r *http.Request) string {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v
+	}
+	return r.URL.Query().Get("lastEventId")
+}
+
+func parseChannels(s string, limit int) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, ch := range strings.Split(s, ",") {
+		if !channelName.MatchString(ch) {
+			return nil, fmt.Errorf("channel %q: want 1 to 64 of A-Z a-z 0-9 . _ -", ch)
+		}
+		if !seen[ch] {
+			seen[ch] = true
+			out = append(out, ch)
+		}
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("%d channels, at most %d", len(out), limit)
+	}
+	return out, nil
+}
+
+func dedupe(ps []int32) []int32 {
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	out := ps[:0]
+	for i, p := range ps {
+		if i == 0 || p != ps[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// partition is where the producer's default partitioner (murmur2 of the
+// key, as franz-go and the Java client do) puts a record keyed key.
+func (g *Gateway) partition(key string) int32 {
+	return int32(g.keyPart.Partition(&kgo.Record{Key: []byte(key)}, g.nparts))
+}
+
+// stream writes one connection's events. Only its goroutine uses it.
+type stream struct {
+	g   *Gateway
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	cur cursor.Cursor // after the last event written: the next offset per partition
+	buf []byte
+	log *zap.Logger
+}
+
+// run writes the stream until the client goes, the token expires or the
+// hub ends it, and returns why it ended ("" when the client went).
+func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed bool, expires time.Time) string {
+	cfg := s.g.cfg.Gateway
+	s.buf = append(s.buf, "retry: "...)
+	s.buf = strconv.AppendInt(s.buf, cfg.Retry.Milliseconds(), 10)
+	s.buf = append(s.buf, "\n\n"...)
+	s.control("ready", fmt.Sprintf(`{"cursor":%q}`, s.cur.String()))
+	if err := s.flush(); err != nil {
+		return reasonWriteStall
+	}
+	if len(replays) > 0 {
+		s.g.metrics.resumes.WithLabelValues("kafka").Inc()
+		if err := s.g.replay(ctx, c, replays, s); err != nil {
+			if ctx.Err() != nil {
+				return ""
+			}
+			s.log.Warn("resume from Kafka failed", logging.Error(err))
+			s.control("reconnect", `{"reason":"resume_failed"}`)
+			s.flush()
+			return "resume_failed"
+		}
+	} else if resumed {
+		s.g.metrics.resumes.WithLabelValues("memory").Inc()
+	}
+	for _, ev := range c.backlog {
+		s.event(ev)
+	}
+	c.backlog = nil
+	if err := s.flush(); err != nil {
+		return reasonWriteStall
+	}
+
+	heartbeat := time.NewTicker(cfg.Heartbeat)
+	defer heartbeat.Stop()
+	expiry := time.NewTimer(time.Until(expires))
+	defer expiry.Stop()
+	var batch []*event
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-expiry.C:
+			c.kick(reasonExpired)
+		case <-heartbeat.C:
+			s.buf = append(s.buf, ": heartbeat\n\n"...)
+			if err := s.flush(); err != nil {
+				return reasonWriteStall
+			}
+		case <-c.notify:
+			var reason string
+			var conflated int
+			batch, reason, conflated = c.take(batch)
+			if conflated > 0 {
+				s.g.metrics.conflated.Add(float64(conflated))
+			}
+			if reason != "" {
+				return s.end(reason)
+			}
+			for _, ev := range batch {
+				s.event(ev)
+			}
+			clear(batch)
+			if err := s.flush(); err != nil {
+				return reasonWriteStall
+			}
+		}
+	}
+}
+
+// end writes the last event of a stream the gateway ends: "reconnect" when
+// the client should come back at once (shutdown: to another replica, with a
+// jittered retry so that they do not all come back together), "disconnect"
+// otherwise. The client's EventSource reconnects with its last id either way.
+func (s *stream) end(reason string) string {
+	kind := "disconnect"
+	if reason == reasonShutdown || reason == reasonExpired {
+		kind = "reconnect"
+		retry := s.g.cfg.Gateway.Retry
+		s.buf = append(s.buf, "retry: "...)
+		s.buf = strconv.AppendInt(s.buf, (retry + rand.N(retry)).Milliseconds(), 10)
+		s.buf = append(s.buf, '\n')
+	}
+	s.control(kind, fmt.Sprintf(`{"reason":%q}`, reason))
+	s.rc.SetWriteDeadline(time.Now().Add(time.Second))
+	s.flush()
+	return reason
+}
+
+// control appends an event without data of a delivery, with the cursor as id
+// so that a client resuming after it starts from here.
+func (s *stream) control(kind, data string) {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = s.cur.Append(s.buf)
+	s.buf = append(s.buf, "\nevent: "...)
+	s.buf = append(s.buf, kind...)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = append(s.buf, data...)
+	s.buf = append(s.buf, "\n\n"...)
+}
+
+// event appends ev unless the cursor is already past it (a duplicate), and
+// moves the cursor past it. A delivery whose deadline passed moves the cursor
+// but is not sent.
+func (s *stream) event(ev *event) {
+	i := sort.Search(len(s.cur), func(i int) bool { return s.cur[i].Partition >= ev.partition })
+	if i < len(s.cur) && s.cur[i].Partition == ev.partition {
+		if ev.offset < s.cur[i].Offset {
+			return
+		}
+		s.cur[i].Offset = ev.offset + 1
+	} else {
+		s.cur = s.cur.With(ev.partition, ev.offset+1) // a partitioner other than the default
+	}
+	if !ev.deadline.IsZero() && time.Now().After(ev.deadline) {
+		s.g.metrics.stale.Inc()
+		return
+	}
+	s.buf = append(s.buf, "id: "...)
+	s.buf = s.cur.Append(s.buf)
+	s.buf = append(s.buf, "\nevent: delivery\ndata: "...)
+	s.buf = append(s.buf, ev.data...)
+	s.buf = append(s.buf, "\n\n"...)
+	s.g.metrics.sent.Inc()
+	s.g.metrics.lag.Observe(time.Since(ev.received).Seconds())
+}
+
+// flush writes what is buffered within the write deadline.
+func (s *stream) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	s.rc.SetWriteDeadline(time.Now().Add(s.g.cfg.Gateway.WriteTimeout))
+	_, err := s.w.Write(s.buf)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:0]
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return err
+}
