@@ -11,16 +11,16 @@ import (
 
 func TestParseList(t *testing.T) {
 	for in, want := range map[string][]string{
-		``:                          nil,
-		`{}`:                        nil,
-		`{go,kafka}`:                {"go", "kafka"},
+		``:                           nil,
+		`{}`:                         nil,
+		`{go,kafka}`:                 {"go", "kafka"},
 		`{"a b","c\"d",NULL,"NULL"}`: {"a b", `c"d`, "NULL"},
-		`{{1,2},{3,4}}`:             {"1", "2", "3", "4"},
-		`[0:1]={x,y}`:               {"x", "y"},
-		`{a\,b,c}`:                  {"a,b", "c"},
-		`["x","y z"]`:               {"x", "y z"},
-		`plain text`:                {"plain text"},
-		`{"back\\slash"}`:           {`back\slash`},
+		`{{1,2},{3,4}}`:              {"1", "2", "3", "4"},
+		`[0:1]={x,y}`:                {"x", "y"},
+		`{a\,b,c}`:                   {"a,b", "c"},
+		`["x","y z"]`:                {"x", "y z"},
+		`plain text`:                 {"plain text"},
+		`{"back\\slash"}`:            {`back\slash`},
 	} {
 		got, err := ParseList(in)
 		if err != nil || !reflect.DeepEqual(got, want) {
