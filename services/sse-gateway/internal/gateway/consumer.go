@@ -40,6 +40,11 @@ func (g *Gateway) consume(ctx context.Context, h *hub) error {
 	log := logging.Named(g.log, "consumer")
 	ready := false
 	for {
+		if !ready && h.ready() {
+			ready = true
+			g.SetReady()
+			log.Info("caught up: serving streams", logging.Topic(g.topic))
+		}
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -66,11 +71,6 @@ func (g *Gateway) consume(ctx context.Context, h *hub) error {
 			g.metrics.consumed.Inc()
 			h.publish(ev)
 		})
-		if !ready && h.ready() {
-			ready = true
-			g.SetReady()
-			log.Info("caught up: serving streams", logging.Topic(g.topic))
-		}
 	}
 }
 

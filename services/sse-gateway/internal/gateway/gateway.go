@@ -233,7 +233,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	}
 	dlq := g.pipe.DLQTopic(pipeline.TopicContentDeliveries)
 	specs = append(specs, kafka.TopicSpec{
-		Name: kafka.DLQTopic(g.topic), Partitions: dlq.Partitions, ReplicationFactor: dlq.KafkaReplicationFactor(),
+		Name: kafka.DLQTopic(g.topic), Partitions: dlq.Partitions, ReplicationFactor: dlq.ReplicationFactor,
 		CleanupPolicy: dlq.Cleanup, Retention: retention(dlq.Retention),
 	})
 	drifts, err := kafka.EnsureTopics(ctx, g.adm, specs...)
@@ -243,26 +243,13 @@ func (g *Gateway) start(ctx context.Context) error {
 	for _, d := range drifts {
 		g.log.Warn("topic differs from the pipeline file", zap.Stringer("drift", d))
 	}
-	starts, err := g.adm.ListStartOffsets(ctx, g.topic)
+	start, end, err := g.listOffsets(ctx)
 	if err != nil {
-		return fmt.Errorf("list start offsets of %s: %w", g.topic, err)
+		return err
 	}
-	ends, err := g.adm.ListCommittedOffsets(ctx, g.topic)
-	if err != nil {
-		return fmt.Errorf("list end offsets of %s: %w", g.topic, err)
-	}
-	n := len(ends[g.topic])
-	if n == 0 {
-		return fmt.Errorf("topic %s has no partitions", g.topic)
-	}
-	start, end := make([]int64, n), make([]int64, n)
+	n := len(start)
 	for p := range n {
-		s, ok1 := starts.Lookup(g.topic, int32(p))
-		e, ok2 := ends.Lookup(g.topic, int32(p))
-		if !ok1 || !ok2 || s.Err != nil || e.Err != nil {
-			return fmt.Errorf("list offsets of %s partition %d: %v %v", g.topic, p, s.Err, e.Err)
-		}
-		start[p], end[p] = max(s.Offset, e.Offset-int64(g.cfg.Gateway.History)), e.Offset
+		start[p] = max(start[p], end[p]-int64(g.cfg.Gateway.History))
 	}
 	g.nparts = n
 	g.hub.Store(newHub(start, end, g.cfg.Gateway.History))
@@ -291,4 +278,51 @@ func (g *Gateway) produceBeacon(ctx context.Context, key string, ev rum.Event) e
 		return err
 	}
 	return g.client.ProduceSync(ctx, &kgo.Record{Topic: g.rumTopic, Key: []byte(key), Value: value}).FirstErr()
+}
+
+// listOffsets returns the log start and last stable offset of every partition
+// of the deliveries topic. A topic just created may not be listed by every
+// broker yet: it retries for a while.
+func (g *Gateway) listOffsets(ctx context.Context) (start, end []int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		start, end, err = g.tryListOffsets(ctx)
+		if err == nil {
+			return start, end, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (g *Gateway) tryListOffsets(ctx context.Context) (start, end []int64, err error) {
+	starts, err := g.adm.ListStartOffsets(ctx, g.topic)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list start offsets of %s: %w", g.topic, err)
+	}
+	ends, err := g.adm.ListCommittedOffsets(ctx, g.topic)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list end offsets of %s: %w", g.topic, err)
+	}
+	n := len(ends[g.topic])
+	if n == 0 || len(starts[g.topic]) != n {
+		return nil, nil, fmt.Errorf("topic %s: partitions not listed yet", g.topic)
+	}
+	start, end = make([]int64, n), make([]int64, n)
+	for p := range n {
+		s, ok1 := starts.Lookup(g.topic, int32(p))
+		e, ok2 := ends.Lookup(g.topic, int32(p))
+		if !ok1 || !ok2 {
+			return nil, nil, fmt.Errorf("topic %s partition %d not listed", g.topic, p)
+		}
+		if s.Err != nil || e.Err != nil {
+			return nil, nil, fmt.Errorf("list offsets of %s partition %d: %w", g.topic, p, errors.Join(s.Err, e.Err))
+		}
+		start[p], end[p] = s.Offset, e.Offset
+	}
+	return start, end, nil
 }

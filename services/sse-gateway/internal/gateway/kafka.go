@@ -32,7 +32,7 @@ func topicSpec(p *pipeline.Pipeline, role, name string) kafka.TopicSpec {
 	return kafka.TopicSpec{
 		Name:              name,
 		Partitions:        t.Partitions,
-		ReplicationFactor: t.KafkaReplicationFactor(),
+		ReplicationFactor: t.ReplicationFactor,
 		CleanupPolicy:     t.Cleanup,
 		Retention:         retention(t.Retention),
 		Configs:           t.Configs,
