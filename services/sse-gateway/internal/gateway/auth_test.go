@@ -81,11 +81,11 @@ func TestStreamRefusals(t *testing.T) {
 		}
 	})
 	t.Run("token in a cookie or header", func(t *testing.T) {
-		status, body, _ := rawGet(t, g.URL()+"/v1/stream", http.Header{"Cookie": {"freshet_token=" + good}})
+		status, body, _ := rawGet(t, g.URL()+"/v1/stream", http.Header{"Cookie": {"freshet_token=" + e.token("kim", time.Hour)}})
 		if status != 200 || !strings.HasPrefix(body["first_line"], "retry: ") {
 			t.Fatalf("cookie: %d %v", status, body)
 		}
-		status, body, _ = rawGet(t, g.URL()+"/v1/stream", http.Header{"Authorization": {"Bearer " + good}})
+		status, body, _ = rawGet(t, g.URL()+"/v1/stream", http.Header{"Authorization": {"Bearer " + e.token("lou", time.Hour)}})
 		if status != 200 {
 			t.Fatalf("header: %d %v", status, body)
 		}

@@ -206,7 +206,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err = <-consumerDone:
 		err = fmt.Errorf("consume %s: %w", g.topic, err)
 	case err = <-serveDone:
-		err = fmt.Errorf("serve %s: %w", g.cfg.Gateway.Addr, err)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil // Close was called
+		} else {
+			err = fmt.Errorf("serve %s: %w", g.cfg.Gateway.Addr, err)
+		}
 	}
 	g.SetNotReady(errors.New("shutting down"))
 	g.log.Info("closing streams", zap.Int("streams", h.count()))

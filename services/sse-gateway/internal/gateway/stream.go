@@ -201,7 +201,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 	cfg := s.g.cfg.Gateway
 	s.buf = append(s.buf, "retry: "...)
 	s.buf = strconv.AppendInt(s.buf, cfg.Retry.Milliseconds(), 10)
-	s.buf = append(s.buf, "\n\n"...)
+	s.buf = append(s.buf, '\n') // part of the ready event
 	s.control("ready", fmt.Sprintf(`{"cursor":%q}`, s.cur.String()))
 	if err := s.flush(); err != nil {
 		return reasonWriteStall
