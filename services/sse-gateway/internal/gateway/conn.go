@@ -7,19 +7,27 @@ import (
 // Why a stream ends, as its last event says ("disconnect" or "reconnect").
 const (
 	reasonShutdown   = "shutdown"      // the replica is stopping: reconnect
-	reasonQueueFull  = "slow_client"   // queue full and nothing to conflate
+	reasonQueueFull  = "slow_client"   // fell behind the whole history
 	reasonWriteStall = "write_timeout" // a write missed its deadline
 	reasonExpired    = "token_expired" // the token ran out: reconnect with a new one
+	reasonResync     = "resync"        // not an end: the queue overflowed
 )
 
 // conn is one stream's subscription: what it wants and the bounded queue
 // between the consumer (offer, never blocks) and the stream's writer.
 //
-// Slow-client policy: the queue holds at most max events. When it is full,
-// the oldest queued event of the same content item is dropped and the new
-// one appended (conflation to the latest version); when no queued event
-// shares the item, the stream is ended with reason slow_client, and the
-// client resumes from its last id, from the history or Kafka.
+// Slow-client policy (docs/sse-gateway.md): the queue holds at most max
+// events, and offer never blocks the consumer.
+//  1. When the queue is full, a queued event of the same content item is
+//     dropped and the new one appended: conflation to the latest version.
+//  2. When no queued event shares the item, the queue is dropped and the
+//     stream marked overflowed: its writer re-reads from its cursor out of
+//     the history (every dropped event is there), so a bursty client loses
+//     nothing and stays connected.
+//  3. A stream whose cursor has fallen out of the history is ended with
+//     reason slow_client, and one whose write misses the write deadline
+//     with reason write_timeout; either way the client resumes from its
+//     last id, from Kafka if need be.
 type conn struct {
 	keys       []string
 	partitions []int32
@@ -29,11 +37,12 @@ type conn struct {
 	// offer; only the writer reads it afterwards.
 	backlog []*event
 
-	mu        sync.Mutex
-	queue     []*event
-	kicked    string // reason the stream must end, "" while it runs
-	conflated int
-	notify    chan struct{} // capacity 1: "there is something to do"
+	mu         sync.Mutex
+	queue      []*event
+	kicked     string // reason the stream must end, "" while it runs
+	overflowed bool   // the queue was dropped: resync from the history
+	conflated  int
+	notify     chan struct{} // capacity 1: "there is something to do"
 }
 
 func newConn(keys []string, partitions []int32, max int) *conn {
@@ -52,7 +61,7 @@ func (c *conn) wants(key string) bool {
 // offer queues ev without blocking, applying the slow-client policy.
 func (c *conn) offer(ev *event) {
 	c.mu.Lock()
-	if c.kicked != "" {
+	if c.kicked != "" || c.overflowed {
 		c.mu.Unlock()
 		return
 	}
@@ -67,8 +76,9 @@ func (c *conn) offer(ev *event) {
 			}
 		}
 		if i < 0 {
-			c.kicked = reasonQueueFull
-			c.queue = nil
+			c.overflowed = true
+			clear(c.queue)
+			c.queue = c.queue[:0]
 			c.mu.Unlock()
 			c.wake()
 			return
@@ -103,13 +113,16 @@ func (c *conn) wake() {
 	}
 }
 
-// take returns the queued events (and empties the queue) or the reason the
-// stream must end.
+// take returns the queued events (and empties the queue), or the reason the
+// stream must end, or reasonResync when the queue overflowed.
 func (c *conn) take(buf []*event) ([]*event, string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.kicked != "" {
 		return nil, c.kicked, c.conflated
+	}
+	if c.overflowed {
+		return nil, reasonResync, c.conflated
 	}
 	buf = append(buf[:0], c.queue...)
 	clear(c.queue)

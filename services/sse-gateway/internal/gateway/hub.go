@@ -218,3 +218,28 @@ func (h *hub) count() int {
 	defer h.mu.Unlock()
 	return len(h.conns)
 }
+
+// resync refills c after its queue overflowed: the events of the history
+// from cur on go to c's backlog, and c takes offers again. It reports false
+// when the history no longer holds everything from cur on (the stream fell
+// behind it), and leaves c overflowed.
+func (h *hub) resync(c *conn, cur cursor.Cursor) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, pos := range cur {
+		if pos.Offset < h.parts[pos.Partition].low {
+			return false
+		}
+	}
+	for _, pos := range cur {
+		h.parts[pos.Partition].each(pos.Offset, func(ev *event) {
+			if c.wants(ev.key) {
+				c.backlog = append(c.backlog, ev)
+			}
+		})
+	}
+	c.mu.Lock()
+	c.overflowed = false
+	c.mu.Unlock()
+	return true
+}

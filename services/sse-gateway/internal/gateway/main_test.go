@@ -278,9 +278,15 @@ func (s *sub) waitFor(t *testing.T, what string, cond func([]received) bool) []r
 
 func tail(r []received) []received {
 	if len(r) > 5 {
-		return r[len(r)-5:]
+		r = r[len(r)-5:]
 	}
-	return r
+	out := append([]received(nil), r...)
+	for i := range out {
+		if len(out[i].Data) > 200 {
+			out[i].Data = out[i].Data[:200] + "..."
+		}
+	}
+	return out
 }
 
 func countType(r []received, typ string) int {

@@ -15,6 +15,7 @@ type metrics struct {
 	ended        *prometheus.CounterVec
 	sent         prometheus.Counter
 	conflated    prometheus.Counter
+	resyncs      prometheus.Counter
 	stale        prometheus.Counter
 	resumes      *prometheus.CounterVec
 	lag          prometheus.Histogram
@@ -30,6 +31,7 @@ func newMetrics() *metrics {
 		ended:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "streams_ended_total", Help: "Streams ended by the gateway, by reason."}, []string{"reason"}),
 		sent:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "events_sent_total", Help: "Delivery events written to streams."}),
 		conflated:    prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "events_conflated_total", Help: "Queued events replaced by a newer version of the same content item (slow clients)."}),
+		resyncs:      prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "stream_resyncs_total", Help: "Streams whose queue overflowed and that re-read the history."}),
 		stale:        prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "events_stale_total", Help: "Events not sent because their deadline had passed."}),
 		resumes:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "resumes_total", Help: "Resumed streams, by source: memory, kafka, missed."}, []string{"source"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -40,5 +42,5 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []Collector {
-	return []Collector{m.consumed, m.decodeErrors, m.streams, m.refused, m.ended, m.sent, m.conflated, m.stale, m.resumes, m.lag}
+	return []Collector{m.consumed, m.decodeErrors, m.streams, m.refused, m.ended, m.sent, m.conflated, m.resyncs, m.stale, m.resumes, m.lag}
 }

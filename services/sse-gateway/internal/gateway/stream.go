@@ -251,7 +251,17 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 			if conflated > 0 {
 				s.g.metrics.conflated.Add(float64(conflated))
 			}
-			if reason != "" {
+			switch reason {
+			case "":
+			case reasonResync:
+				s.g.metrics.resyncs.Inc()
+				if !s.g.hub.Load().resync(c, s.cur) {
+					return s.end(reasonQueueFull)
+				}
+				batch = append(batch[:0], c.backlog...)
+				c.backlog = nil
+				c.wake() // offers that came in since
+			default:
 				return s.end(reason)
 			}
 			for _, ev := range batch {
