@@ -71,10 +71,10 @@ func TestBeaconEvent(t *testing.T) {
 func TestDeviceClass(t *testing.T) {
 	cases := map[string]events.DeviceClass{
 		"": events.DeviceUnknown,
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148":  events.DeviceMobile,
-		"Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36":        events.DeviceMobile,
-		"Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)":                         events.DeviceTablet,
-		"Mozilla/5.0 (Linux; Android 13; SM-X200) Safari/537.36":               events.DeviceTablet,
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148":   events.DeviceMobile,
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36":          events.DeviceMobile,
+		"Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)":                          events.DeviceTablet,
+		"Mozilla/5.0 (Linux; Android 13; SM-X200) Safari/537.36":                 events.DeviceTablet,
 		"Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36": events.DeviceDesktop,
 	}
 	for ua, want := range cases {
