@@ -54,6 +54,7 @@ type options struct {
 	srOpts      []sr.ClientOpt
 	client      *sr.Client
 	notFoundTTL time.Duration
+	noDirect    bool
 }
 
 // WithSchemas loads the schemas from fsys, laid out like schemas/avro (event
@@ -122,6 +123,7 @@ func New(opts ...Option) (*Codec, error) {
 			return nil, fmt.Errorf("codec: schema %s defined twice", e.Name)
 		}
 		e.reader = e
+		e.direct = !o.noDirect && directFingerprints[e.Name] == e.Fingerprint
 		c.byName[e.Name] = e
 		c.byFP[e.Fingerprint] = e
 		c.names = append(c.names, e.Name)
@@ -234,28 +236,37 @@ func (c *Codec) AppendEncode(ctx context.Context, dst []byte, topic, schema stri
 	if !ok {
 		return dst, &Error{Op: "encode", Schema: schema, Err: ErrUnknownSchema}
 	}
-	hint := c.hints[e]
-	if dst == nil {
-		dst = make([]byte, 0, hint.Load()+soeHeaderLen)
-	}
-	start := len(dst)
-	if c.reg != nil {
-		id, err := c.reg.id(ctx, Subject(topic, e.Name), e)
-		if err != nil {
-			return dst, &Error{Op: "encode", Schema: e.Name, Fingerprint: e.Fingerprint, Err: err}
-		}
-		dst = append(dst, 0)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(id))
-	} else {
-		dst = append(dst, soeMagic0, soeMagic1)
-		dst = binary.LittleEndian.AppendUint64(dst, e.Fingerprint)
+	dst, start, err := c.appendHeader(ctx, dst, topic, e)
+	if err != nil {
+		return dst, err
 	}
 	out, err := e.codec.BinaryFromNative(dst, native)
 	if err != nil {
 		return dst[:start], &Error{Op: "encode", Schema: e.Name, Fingerprint: e.Fingerprint, Err: fmt.Errorf("%w: %v", ErrEncode, err)}
 	}
-	hint.Store(int64(len(out) - start))
+	c.hints[e].Store(int64(len(out) - start))
 	return out, nil
+}
+
+// appendHeader starts a value of e for topic: it appends to dst (made with
+// room for the last value of e when nil) the Confluent header with a
+// registry, registering e under the topic's subject on first use, or the
+// single-object header without, and returns where the value starts.
+func (c *Codec) appendHeader(ctx context.Context, dst []byte, topic string, e *entry) (_ []byte, start int, _ error) {
+	if dst == nil {
+		dst = make([]byte, 0, c.hints[e].Load()+soeHeaderLen)
+	}
+	start = len(dst)
+	if c.reg != nil {
+		id, err := c.reg.id(ctx, Subject(topic, e.Name), e)
+		if err != nil {
+			return dst, start, &Error{Op: "encode", Schema: e.Name, Fingerprint: e.Fingerprint, Err: err}
+		}
+		dst = append(dst, 0)
+		return binary.BigEndian.AppendUint32(dst, uint32(id)), start, nil
+	}
+	dst = append(dst, soeMagic0, soeMagic1)
+	return binary.LittleEndian.AppendUint64(dst, e.Fingerprint), start, nil
 }
 
 // Decoded is a decoded value.
@@ -288,47 +299,57 @@ type Decoded struct {
 // Decode never panics on any input and allocates in proportion to its
 // length.
 func (c *Codec) Decode(ctx context.Context, data []byte) (Decoded, error) {
-	if len(data) == 0 {
-		return Decoded{}, &Error{Op: "decode", Err: fmt.Errorf("%w: empty value", ErrTruncated)}
+	w, d, body, err := c.frame(ctx, data)
+	if err != nil {
+		return d, err
 	}
-	var (
-		w    *entry
-		d    Decoded
-		body []byte
-	)
+	return c.decodeBody(w, d, body)
+}
+
+// frame reads the framing of a value: its writer's schema, the Decoded
+// describing the framing, and the body.
+func (c *Codec) frame(ctx context.Context, data []byte) (w *entry, d Decoded, body []byte, err error) {
+	if len(data) == 0 {
+		return nil, d, nil, &Error{Op: "decode", Err: fmt.Errorf("%w: empty value", ErrTruncated)}
+	}
 	switch data[0] {
 	case soeMagic0:
 		if len(data) < soeHeaderLen {
-			return d, &Error{Op: "decode", Err: fmt.Errorf("%w: %d bytes, a single-object header takes %d", ErrTruncated, len(data), soeHeaderLen)}
+			return nil, d, nil, &Error{Op: "decode", Err: fmt.Errorf("%w: %d bytes, a single-object header takes %d", ErrTruncated, len(data), soeHeaderLen)}
 		}
 		if data[1] != soeMagic1 {
-			return d, &Error{Op: "decode", Err: fmt.Errorf("%w: %#x %#x", ErrBadMagic, data[0], data[1])}
+			return nil, d, nil, &Error{Op: "decode", Err: fmt.Errorf("%w: %#x %#x", ErrBadMagic, data[0], data[1])}
 		}
 		d.Framing = SingleObject
 		d.Fingerprint = binary.LittleEndian.Uint64(data[2:soeHeaderLen])
 		w = c.byFP[d.Fingerprint]
 		if w == nil {
-			return d, &Error{Op: "decode", Fingerprint: d.Fingerprint, Err: fmt.Errorf("%w: fingerprint not compiled in", ErrUnknownSchema)}
+			return nil, d, nil, &Error{Op: "decode", Fingerprint: d.Fingerprint, Err: fmt.Errorf("%w: fingerprint not compiled in", ErrUnknownSchema)}
 		}
 		body = data[soeHeaderLen:]
 	case 0:
 		if len(data) < confluentHeaderLen {
-			return d, &Error{Op: "decode", Err: fmt.Errorf("%w: %d bytes, a Confluent header takes %d", ErrTruncated, len(data), confluentHeaderLen)}
+			return nil, d, nil, &Error{Op: "decode", Err: fmt.Errorf("%w: %d bytes, a Confluent header takes %d", ErrTruncated, len(data), confluentHeaderLen)}
 		}
 		d.Framing = Confluent
 		d.SchemaID = int(binary.BigEndian.Uint32(data[1:confluentHeaderLen]))
 		if c.reg == nil {
-			return d, &Error{Op: "decode", SchemaID: d.SchemaID, Err: ErrNoRegistry}
+			return nil, d, nil, &Error{Op: "decode", SchemaID: d.SchemaID, Err: ErrNoRegistry}
 		}
-		var err error
 		if w, err = c.reg.writer(ctx, d.SchemaID); err != nil {
-			return d, &Error{Op: "decode", SchemaID: d.SchemaID, Err: err}
+			return nil, d, nil, &Error{Op: "decode", SchemaID: d.SchemaID, Err: err}
 		}
 		d.Fingerprint = w.Fingerprint
 		body = data[confluentHeaderLen:]
 	default:
-		return d, &Error{Op: "decode", Err: fmt.Errorf("%w: first byte %#x", ErrBadMagic, data[0])}
+		return nil, d, nil, &Error{Op: "decode", Err: fmt.Errorf("%w: first byte %#x", ErrBadMagic, data[0])}
 	}
+	return w, d, body, nil
+}
+
+// decodeBody decodes the body of a value written with w, by goavro, and
+// resolves it into the current version of the schema.
+func (c *Codec) decodeBody(w *entry, d Decoded, body []byte) (Decoded, error) {
 	fail := func(err error) (Decoded, error) {
 		return d, &Error{Op: "decode", Schema: w.Name, Fingerprint: d.Fingerprint, SchemaID: d.SchemaID, Err: err}
 	}

@@ -36,6 +36,9 @@ type entry struct {
 	// reader is the current schema this version is read as; itself for a
 	// current schema, nil when no current schema has this name.
 	reader *entry
+	// direct is true for a current schema whose version the direct path
+	// (direct.go) was written for.
+	direct bool
 }
 
 // newEntry compiles a self-contained schema text.

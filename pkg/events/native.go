@@ -567,9 +567,10 @@ func (n nat) projection() ContentProjection {
 	}
 }
 
-// micros converts microseconds to a Duration, saturating at the largest
-// whole number of microseconds a Duration holds.
-func micros(us int64) time.Duration {
+// MicrosDuration converts a count of microseconds, as the schemas' *_us
+// fields carry it, to a Duration, saturating at the largest whole number of
+// microseconds a Duration holds. It is how decoding reads those fields.
+func MicrosDuration(us int64) time.Duration {
 	const limit = int64(math.MaxInt64 / int64(time.Microsecond))
 	switch {
 	case us > limit:
@@ -680,7 +681,7 @@ func PurgeAuditFromNative(m map[string]any) (PurgeAudit, error) {
 		StatusCode:        int(n.i64("status_code")),
 		StartedAt:         n.time("started_at"),
 		FinishedAt:        n.time("finished_at"),
-		LatencyFromCommit: micros(n.i64("latency_from_commit_us")),
+		LatencyFromCommit: MicrosDuration(n.i64("latency_from_commit_us")),
 	}
 	if e := n.optStr("error"); e != nil {
 		p.Error = *e
@@ -732,7 +733,7 @@ func LatencySampleFromNative(m map[string]any) (LatencySample, error) {
 		Service:        n.str("service"),
 		Instance:       n.str("instance"),
 		Stage:          n.str("stage"),
-		Duration:       micros(n.i64("duration_us")),
+		Duration:       MicrosDuration(n.i64("duration_us")),
 		At:             n.time("at"),
 		Labels:         n.strMap("labels"),
 	}
