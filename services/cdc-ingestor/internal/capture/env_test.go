@@ -42,6 +42,7 @@ type testEnv struct {
 	metrics *Metrics
 	cap     *Capture
 	stop    func()
+	why     string // what consume's want func last missed
 }
 
 // newEnv makes a database holding the example tables, a pipeline whose
@@ -163,7 +164,7 @@ func (e *testEnv) consume(d time.Duration, want func([]record) bool, topics ...s
 	for !want(out) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			e.t.Fatalf("consumed %d records in %s without what the test waits for", len(out), d)
+			e.t.Fatalf("consumed %d records in %s without what the test waits for %s", len(out), d, e.why)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			rec := record{Topic: r.Topic, Partition: r.Partition, Key: string(r.Key), Value: r.Value, Headers: map[string]string{}}

@@ -1,0 +1,183 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/pipeline"
+)
+
+func snapshotEnv(t *testing.T, chunk, rows int) *testEnv {
+	e := newEnv(t, func(p *pipeline.Pipeline) {
+		p.Capture.Snapshot.Mode = pipeline.SnapshotInitial
+		p.Capture.Snapshot.ChunkSize = chunk
+	})
+	e.exec(`INSERT INTO content (id, title, url) OVERRIDING SYSTEM VALUE SELECT g, 'seed ' || g, '/s/' || g FROM generate_series(1000, 999 + $1::int) g`, rows)
+	return e
+}
+
+func (e *testEnv) snapshotsDone() bool {
+	done, err := e.cap.SnapshotsDone(context.Background(), e.db)
+	return err == nil && done
+}
+
+// finalState reads the table: key → "title/version".
+func (e *testEnv) finalState() map[string]string {
+	rows, err := e.db.Query(context.Background(), "SELECT id::text, title, version FROM content")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	state, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var id, title string
+		var v int64
+		err := r.Scan(&id, &title, &v)
+		return [2]string{id, fmt.Sprint(title, "/", v)}, err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, s := range state {
+		out[s[0]] = s[1]
+	}
+	return out
+}
+
+// matches reports whether the last event of every key on the topic is the
+// table's state: the row's title and version, or a delete for a key the
+// table no longer has, and whether every row of the table has events.
+func matches(recs []record, want map[string]string) (bool, string) {
+	last := map[string]*events.ContentChange{}
+	for _, c := range changes(recs) {
+		last[c.ContentID] = c
+	}
+	for id, st := range want {
+		c := last[id]
+		if c == nil {
+			return false, "no event for row " + id
+		}
+		if c.Op == events.OpDelete || fmt.Sprint(c.Title, "/", c.Version) != st {
+			return false, fmt.Sprintf("row %s: last event %s %q v%d, table has %s", id, c.Op, c.Title, c.Version, st)
+		}
+	}
+	for id, c := range last {
+		if _, ok := want[id]; !ok && c.Op != events.OpDelete {
+			return false, fmt.Sprintf("key %s is not in the table but its last event is %s", id, c.Op)
+		}
+	}
+	return true, ""
+}
+
+func (e *testEnv) checkFinalState() {
+	e.t.Helper()
+	want := e.finalState()
+	e.consume(60*time.Second, func(recs []record) bool {
+		ok, why := matches(recs, want)
+		e.why = why
+		return ok
+	}, e.topic(pipeline.TopicContentChanges))
+}
+
+// writer updates, deletes and inserts rows until stop is closed.
+func writer(t *testing.T, dsn string, lo, hi int, stop <-chan struct{}) (done <-chan struct{}, writes *atomic.Int64) {
+	ch := make(chan struct{})
+	writes = new(atomic.Int64)
+	go func() {
+		defer close(ch)
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		next := 900000
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := lo + rand.IntN(hi-lo)
+			var err error
+			switch n % 10 {
+			case 0:
+				_, err = conn.Exec(ctx, "DELETE FROM content WHERE id = $1", id)
+			case 1:
+				next++
+				_, err = conn.Exec(ctx, "INSERT INTO content (id, title, url) OVERRIDING SYSTEM VALUE VALUES ($1, 'new', $2)", next, fmt.Sprint("/n/", next))
+			default:
+				_, err = conn.Exec(ctx, "UPDATE content SET title = $2 WHERE id = $1", id, fmt.Sprint("w", n))
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			writes.Add(1)
+		}
+	}()
+	return ch, writes
+}
+
+func TestSnapshotWithConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	e := snapshotEnv(t, 150, 3000)
+	stop := make(chan struct{})
+	e.start()
+	done, writes := writer(t, e.dsn, 1000, 4000, stop)
+	waitFor(t, 60*time.Second, "the snapshot to finish", e.snapshotsDone)
+	waitFor(t, 20*time.Second, "writes during the snapshot", func() bool { return writes.Load() > 200 })
+	close(stop)
+	<-done
+	t.Logf("%d writes while snapshotting", writes.Load())
+	e.checkFinalState()
+}
+
+func TestSnapshotResumesAfterStop(t *testing.T) {
+	t.Parallel()
+	e := snapshotEnv(t, 50, 2000)
+	e.start()
+	var rows int64
+	waitFor(t, 30*time.Second, "some snapshot progress", func() bool {
+		_ = e.db.QueryRow(context.Background(), "SELECT coalesce(sum(rows), 0) FROM freshet_cdc.snapshots WHERE slot = $1", e.p.Capture.Slot).Scan(&rows)
+		return rows > 0
+	})
+	e.stop()
+	if e.snapshotsDone() {
+		t.Skip("the snapshot finished before the stop; nothing to resume")
+	}
+	e.exec(`UPDATE content SET title = 'while stopped' WHERE id % 7 = 0`)
+	e.start()
+	waitFor(t, 60*time.Second, "the snapshot to finish after the restart", e.snapshotsDone)
+	e.checkFinalState()
+}
+
+func TestResnapshotOnRequest(t *testing.T) {
+	t.Parallel()
+	e := snapshotEnv(t, 100, 300)
+	e.start()
+	waitFor(t, 30*time.Second, "the initial snapshot", e.snapshotsDone)
+	if err := e.cap.Resnapshot(context.Background(), "content"); err != nil {
+		t.Fatal(err)
+	}
+	n := 303 // the table's rows: 3 from freshet.sql and 300 seeded
+	e.consume(30*time.Second, func(recs []record) bool {
+		snap := 0
+		for _, c := range changes(recs) {
+			if c.Source.Origin == events.OriginSnapshot {
+				snap++
+			}
+		}
+		return snap >= 2*n
+	}, e.topic(pipeline.TopicContentChanges))
+	if err := e.cap.Resnapshot(context.Background(), "nope"); err == nil {
+		t.Fatal("Resnapshot of a table that is not captured succeeded")
+	}
+}
