@@ -223,4 +223,3 @@ func KafkaConfig(c config.Kafka, clientID string) kafka.Config {
 		SchemaRegistryURL: c.SchemaRegistryURL,
 	}
 }
-

@@ -219,4 +219,3 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
-
