@@ -260,12 +260,10 @@ func (g *Gateway) start(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the listener and the Kafka client. Safe to call twice.
+// Close closes the listener, every stream (without a last event: the
+// graceful path is cancelling Run) and the Kafka client. Safe to call twice.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
-		if h := g.hub.Load(); h != nil {
-			h.shutdown()
-		}
 		if err := g.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			g.closeErr = err
 		}

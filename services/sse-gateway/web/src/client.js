@@ -12,7 +12,8 @@
 //
 // It wraps EventSource: reconnects with the last event id (also after the
 // browser gave up on a non-200 answer), drops duplicate deliveries by
-// event_id, and sends RUM beacons with navigator.sendBeacon: the web-vitals
+// event_id, and sends RUM beacons (fetch with keepalive and retries while
+// the page lives, navigator.sendBeacon when it goes away): the web-vitals
 // (LCP, INP, CLS, TTFB, FCP) of the page and the lag of every delivery
 // (receive time minus its commit time).
 import { onCLS, onFCP, onINP, onLCP, onTTFB } from "web-vitals";
@@ -59,6 +60,8 @@ class Rum {
     this.seq = 0;
     this.metrics = [];
     this.lags = [];
+    this.outbox = [];
+    this.sending = false;
     this.interval = opts.beaconInterval || 10000;
     this.timer = setInterval(() => this.flush(), this.interval);
     const report = (m) => {
@@ -77,10 +80,10 @@ class Rum {
     onCLS(report);
     onINP(report);
     const hidden = () => {
-      if (document.visibilityState === "hidden") this.flush();
+      if (document.visibilityState === "hidden") this.flush(true);
     };
     document.addEventListener("visibilitychange", hidden);
-    window.addEventListener("pagehide", () => this.flush());
+    window.addEventListener("pagehide", () => this.flush(true));
   }
 
   lag(eventId, lagMs) {
@@ -88,30 +91,71 @@ class Rum {
     if (this.lags.length >= 100) this.flush();
   }
 
-  flush() {
-    if (this.metrics.length === 0 && this.lags.length === 0) return false;
-    const body = {
-      session_id: this.session,
-      seq: ++this.seq,
-      route: this.route,
-      client_time: Date.now(),
-      connection: (navigator.connection && navigator.connection.effectiveType) || "",
-      metrics: this.metrics.splice(0, 32),
-      lags: this.lags.splice(0, 128),
-    };
+  // flush turns what was measured into a beacon and sends what is pending.
+  // Beacons go with fetch (keepalive) and stay in the outbox until the
+  // gateway answered, so that a gateway restart loses none; when the page
+  // is going away, with navigator.sendBeacon, the one way that outlives it.
+  // A beacon re-sent keeps its seq, hence its event_id: duplicates can be
+  // dropped downstream.
+  flush(final) {
+    if (this.metrics.length || this.lags.length) {
+      this.outbox.push({
+        session_id: this.session,
+        seq: ++this.seq,
+        route: this.route,
+        client_time: Date.now(),
+        connection: (navigator.connection && navigator.connection.effectiveType) || "",
+        metrics: this.metrics.splice(0, 32),
+        lags: this.lags.splice(0, 128),
+      });
+      if (this.outbox.length > 20) this.outbox.splice(0, this.outbox.length - 20);
+    }
+    if (final) {
+      for (const b of this.outbox) {
+        if (!(navigator.sendBeacon && navigator.sendBeacon(this.target(), this.blob(b)))) break;
+      }
+      this.outbox = [];
+      return true;
+    }
+    this.drain();
+    return this.outbox.length > 0;
+  }
+
+  target() {
     let url = this.url;
     const tok = typeof this.token === "function" ? this.token() : this.token;
     if (tok) url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(tok);
-    // text/plain needs no CORS preflight; the gateway accepts it.
-    const blob = new Blob([JSON.stringify(body)], { type: "text/plain" });
-    if (navigator.sendBeacon && navigator.sendBeacon(url, blob)) return true;
-    fetch(url, { method: "POST", body: blob, keepalive: true, credentials: "omit" }).catch(() => {});
-    return true;
+    return url;
+  }
+
+  // text/plain needs no CORS preflight; the gateway accepts it.
+  blob(b) {
+    return new Blob([JSON.stringify(b)], { type: "text/plain" });
+  }
+
+  drain() {
+    if (this.sending || this.outbox.length === 0) return;
+    this.sending = true;
+    const b = this.outbox[0];
+    let done = false;
+    fetch(this.target(), { method: "POST", body: this.blob(b), keepalive: true, credentials: "omit" })
+      .then((r) => {
+        // 2xx: stored. Other 4xx but 429: the gateway will never take it.
+        done = r.ok || (r.status >= 400 && r.status < 500 && r.status !== 429);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.sending = false;
+        if (done && this.outbox[0] === b) {
+          this.outbox.shift();
+          this.drain();
+        }
+      });
   }
 
   close() {
     clearInterval(this.timer);
-    this.flush();
+    this.flush(true);
   }
 }
 
