@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An idle stream gets heartbeat comments; a stream whose token expires is
+// told to reconnect (with a new token) and closed.
+func TestHeartbeatAndTokenExpiry(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Gateway.Heartbeat = 50 * time.Millisecond
+	g := e.start(cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", streamURL(g.Gateway, e.token("olga", 1500*time.Millisecond)), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() { // until the gateway closes the stream
+		lines = append(lines, sc.Text())
+	}
+	text := strings.Join(lines, "\n")
+	if n := strings.Count(text, ": heartbeat"); n < 5 {
+		t.Fatalf("%d heartbeats in about 1.5s at 50ms", n)
+	}
+	if !strings.Contains(text, "event: reconnect\ndata: {\"reason\":\"token_expired\"}") {
+		t.Fatalf("no reconnect event for the expired token; the stream ended with: %q", lines[len(lines)-4:])
+	}
+}
