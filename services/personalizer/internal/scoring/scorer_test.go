@@ -10,6 +10,7 @@ import (
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/personalizer/internal/profiles"
+	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 )
 
 // rules returns the personalization rules of a pipeline file holding only
@@ -24,17 +25,7 @@ func rules(t *testing.T, section string) *pipeline.Personalization {
 }
 
 // The rules of pipelines/freshet.yaml, without recency decay.
-const freshetRules = `
-  interest: {weight: 1.0, keys: ["{tags[*]}"]}
-  follow:
-    weight: 2.0
-    keys: ["author:{attributes.author}", "section:{section}", "tag:{tags[*]}"]
-  segment: {weight: 1.0, keys: ["{attributes.audience}"]}
-  region: {weight: 0.5, keys: ["{attributes.region}"]}
-  locale: {weight: 0.5, keys: ["{locale}"]}
-  recency_half_life: 0s
-  threshold: 1.0
-`
+var freshetRules = strings.TrimPrefix(ptest.Rules, "personalization:\n")
 
 var users = []profiles.Profile{
 	{UserID: "ana", Interests: []profiles.Interest{{Tag: "go", Weight: 0.8}, {Tag: "rust", Weight: 0.3}}, Region: "fr", Locale: "fr-FR"},

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/freshet/freshet/pkg/config"
+	"github.com/freshet/freshet/pkg/kafka"
+	"github.com/freshet/freshet/pkg/lifecycle"
+	"github.com/freshet/freshet/pkg/logging"
+	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/services/personalizer/internal/engine"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"go.uber.org/zap"
+)
+
+// Main returns the personalizer's main function for the command line args
+// (without the program name): run with no args, check [-v] to validate the
+// pipeline file.
+func Main(args []string, stdout io.Writer) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if len(args) > 0 && args[0] == "check" {
+			return check(args[1:], stdout)
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q (want no command, or check)", args[0])
+		}
+		return run(ctx)
+	}
+}
+
+func check(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// check reads only the pipeline path: the rest of the configuration
+	// need not be valid to check a file.
+	path := os.Getenv(config.Prefix + "PIPELINE")
+	if path == "" {
+		path = "pipelines/freshet.yaml"
+	}
+	if fs.NArg() > 0 {
+		path = fs.Arg(0)
+	}
+	return pipeline.Check(stdout, path, *verbose)
+}
+
+func run(ctx context.Context) error {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(logging.Service("personalizer"))
+	p, err := pipeline.Load(cfg.Pipeline)
+	if err != nil {
+		return err
+	}
+	pc := cfg.Personalizer
+	ecfg := engine.Config{
+		Kafka:                    kafka.FromConfig(cfg.Kafka, "personalizer"),
+		Pipeline:                 p,
+		Topics:                   engine.Topics{Content: pc.ContentTopic, Profiles: pc.ProfilesTopic, Deliveries: pc.DeliveriesTopic},
+		Group:                    pc.Group,
+		TransactionalID:          pc.transactionalID(),
+		TransactionTimeout:       pc.TransactionTimeout,
+		MaxChangesPerTransaction: pc.MaxChangesPerTransaction,
+		PollWait:                 pc.PollWait,
+		EnsureTopics:             pc.EnsureTopics,
+	}
+	log.Info("starting", zap.Object("kafka", ecfg.Kafka), zap.String("group", ecfg.Group),
+		zap.String("transactional_id", ecfg.TransactionalID), zap.String("pipeline", cfg.Pipeline))
+	eng, err := engine.New(ecfg, logging.Named(log, "engine"))
+	if err != nil {
+		return err
+	}
+	lagClient, err := kafka.NewClient(ecfg.Kafka, nil)
+	if err != nil {
+		_ = eng.Close(ctx)
+		return err
+	}
+	defer lagClient.Close()
+	if err := prometheus.Register(kafka.NewLagCollector(kadm.NewClient(lagClient), 0, ecfg.Group)); err != nil {
+		_ = eng.Close(ctx)
+		return err
+	}
+	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Pprof: pc.Pprof})
+	if err != nil {
+		_ = eng.Close(ctx)
+		return err
+	}
+	err = lifecycle.Run(ctx, log, lifecycle.Options{ShutdownTimeout: cfg.ShutdownTimeout, Admin: admin}, eng)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

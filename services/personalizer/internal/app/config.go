@@ -1,0 +1,67 @@
+package app
+
+import (
+	"os"
+	"time"
+
+	"github.com/freshet/freshet/pkg/config"
+)
+
+// Config is the personalizer's configuration, read from FRESHET_* variables.
+type Config struct {
+	config.Common
+	Personalizer Personalizer `env:"PERSONALIZER"`
+}
+
+// Personalizer holds the variables of the personalizer itself.
+type Personalizer struct {
+	// Group is the consumer group of the instances. Default personalizer.
+	Group string `env:"GROUP" default:"personalizer" help:"Consumer group of the personalizer instances over user.profiles; instances of one deployment share it."`
+	// TransactionalID identifies this instance's transactions; empty means
+	// "personalizer-" and the host name. Unique per instance, stable across
+	// restarts.
+	TransactionalID string `env:"TRANSACTIONAL_ID" help:"Transactional id of this instance: unique per instance and stable across its restarts (a restart then aborts what the previous run left open at once). Empty means personalizer-<hostname>."`
+	// TransactionTimeout bounds how long the broker keeps the transaction of
+	// a vanished instance open. Default 30s.
+	TransactionTimeout time.Duration `env:"TRANSACTION_TIMEOUT" default:"30s" help:"How long the broker keeps the open transaction of a crashed instance before aborting it (a restart with the same transactional id aborts it at once)."`
+	// MaxChangesPerTransaction bounds the changes scored in one
+	// transaction. Default 500.
+	MaxChangesPerTransaction int `env:"MAX_CHANGES_PER_TRANSACTION" default:"500" help:"Most content changes scored in one transaction."`
+	// PollWait is how long an idle loop waits for a change. Default 50ms.
+	PollWait time.Duration `env:"POLL_WAIT" default:"50ms" help:"How long an idle loop waits for a content change before looking at profiles and rebalances again."`
+	// EnsureTopics creates missing topics with the pipeline's settings.
+	// Default true.
+	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (content.changes, user.profiles, content.deliveries and the DLQs) with the pipeline's settings; refuse incompatible existing ones."`
+	// ContentTopic, ProfilesTopic and DeliveriesTopic rename the topics.
+	ContentTopic    string `env:"CONTENT_TOPIC" default:"content.changes" help:"Topic of the content changes."`
+	ProfilesTopic   string `env:"PROFILES_TOPIC" default:"user.profiles" help:"Compacted topic of the user profiles."`
+	DeliveriesTopic string `env:"DELIVERIES_TOPIC" default:"content.deliveries" help:"Topic the deliveries go to (co-partitioned with the profiles)."`
+	// Pprof serves /debug/pprof/ on the admin listener. Default false.
+	Pprof bool `env:"PPROF" default:"false" help:"Serve /debug/pprof/ on the admin listener."`
+}
+
+// Validate checks what Load cannot.
+func (p *Personalizer) Validate() error {
+	if p.MaxChangesPerTransaction < 1 {
+		return config.FieldErrorf("MaxChangesPerTransaction", "must be at least 1")
+	}
+	if p.PollWait <= 0 {
+		return config.FieldErrorf("PollWait", "must be positive")
+	}
+	if p.TransactionTimeout < time.Second {
+		return config.FieldErrorf("TransactionTimeout", "must be at least 1s")
+	}
+	return nil
+}
+
+// transactionalID returns the configured id or personalizer-<hostname>.
+func (p *Personalizer) transactionalID() string {
+	if p.TransactionalID != "" {
+		return p.TransactionalID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "local"
+	}
+	return "personalizer-" + host
+}

@@ -1,0 +1,302 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/logging"
+	"github.com/freshet/freshet/services/personalizer/internal/profiles"
+	"github.com/freshet/freshet/services/personalizer/internal/wire"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// handleAssignment applies the group's assignment changes: revoked or lost
+// partitions leave the table, new ones are restored, and the content
+// consumer is moved to the lowest progress of the owned partitions.
+func (e *Engine) handleAssignment(ctx context.Context) error {
+	added, removed := e.events.take()
+	if len(added) == 0 && len(removed) == 0 {
+		return nil
+	}
+	for _, p := range removed {
+		if _, ok := e.owned[p]; !ok {
+			continue
+		}
+		delete(e.owned, p)
+		n := e.table.DropPartition(p)
+		e.log.Info("partition handed over", logging.Partition(p), zap.Int("profiles", n))
+	}
+	var fresh []int32
+	for _, p := range added {
+		if _, ok := e.owned[p]; !ok && !slices.Contains(fresh, p) {
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) > 0 {
+		e.ready.SetNotReady(fmt.Errorf("restoring partitions %v", fresh))
+		committed, err := e.fetchCommitted(ctx, fresh)
+		if err != nil {
+			return err
+		}
+		if err := e.restore(ctx, committed); err != nil {
+			return err
+		}
+	}
+	e.m.partitions.Set(float64(len(e.owned)))
+	e.ready.SetReady()
+	return e.repositionContent()
+}
+
+// committedOffset is a partition's committed offset and the progress in its
+// metadata.
+type committedOffset struct {
+	offset   int64 // -1: none
+	progress wire.Progress
+}
+
+// fetchCommitted reads the group's committed offsets of parts, waiting while
+// a transaction of the previous owner is pending (RequireStable).
+func (e *Engine) fetchCommitted(ctx context.Context, parts []int32) (map[int32]committedOffset, error) {
+	for {
+		resps, err := e.adm.FetchOffsets(kadm.RequireStable(ctx), e.cfg.Group)
+		if err == nil {
+			err = resps.Error()
+		}
+		if errors.Is(err, kerr.UnstableOffsetCommit) || errors.Is(err, kerr.CoordinatorLoadInProgress) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("engine: fetch committed offsets of group %s: %w", e.cfg.Group, err)
+		}
+		out := make(map[int32]committedOffset, len(parts))
+		for _, p := range parts {
+			co := committedOffset{offset: -1, progress: wire.Progress{}}
+			if r, ok := resps.Lookup(e.cfg.Topics.Profiles, p); ok && r.At >= 0 {
+				co.offset = r.At
+				prog, err := wire.ParseProgress(r.Metadata)
+				switch {
+				case errors.Is(err, wire.ErrNotProgress):
+					e.log.Warn("committed offset without personalizer progress: reading content from the start",
+						logging.Partition(p))
+				case err != nil:
+					return nil, fmt.Errorf("engine: partition %d: %w", p, err)
+				default:
+					co.progress = prog
+				}
+			}
+			out[p] = co
+		}
+		return out, nil
+	}
+}
+
+// restore reads the profiles of the given partitions below their committed
+// offsets into the table and makes them owned. Records at and after the
+// committed offset are left to the group consumer, which applies them in
+// transactions (and sends the malformed ones to the DLQ, once).
+func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffset) error {
+	start := e.now()
+	ends := map[int32]int64{}
+	for p, co := range committed {
+		st := &partState{progress: co.progress, committed: maps.Clone(co.progress)}
+		if co.offset > 0 {
+			st.profileNext, st.profileCommitted = co.offset, co.offset
+			ends[p] = co.offset
+		}
+		e.owned[p] = st
+	}
+	if len(ends) == 0 {
+		return nil
+	}
+	var left int64
+	for _, end := range ends {
+		left += end
+	}
+	e.m.restoreLeft.Set(float64(left))
+	defer e.m.restoreLeft.Set(0)
+	offsets := map[int32]kgo.Offset{}
+	for p := range ends {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, e.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Profiles: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20),
+	)...)
+	if err != nil {
+		return fmt.Errorf("engine: restore client: %w", err)
+	}
+	defer cl.Close()
+	var (
+		n, bad  int
+		batch   []*kgo.Record
+		decoded []decodedProfile
+	)
+	for len(ends) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			e.log.Warn("restore fetch", logging.Topic(t), logging.Partition(p), logging.Error(err))
+		})
+		batch = batch[:0]
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, ok := ends[r.Partition]
+			if !ok {
+				return
+			}
+			if r.Offset >= end-1 {
+				delete(ends, r.Partition)
+			}
+			if r.Offset < end && !r.Attrs.IsControl() {
+				batch = append(batch, r)
+			}
+		})
+		decoded = e.decodeProfiles(ctx, batch, decoded[:0])
+		for i, d := range decoded {
+			if d.err != nil {
+				bad++ // sent to the DLQ by the owner that first consumed it
+				continue
+			}
+			e.applyProfile(batch[i], d)
+		}
+		n += len(batch)
+		e.m.restoreRecords.Add(float64(len(batch)))
+		left -= int64(len(batch))
+		e.m.restoreLeft.Set(float64(max(left, 0)))
+	}
+	took := e.now().Sub(start)
+	e.m.restoreSeconds.Observe(took.Seconds())
+	e.log.Info("profiles restored", zap.Int("records", n), zap.Int("malformed", bad),
+		zap.Int("profiles", e.table.Len()), zap.Duration("took", took), zap.Any("partitions", slices.Sorted(maps.Keys(committed))))
+	return nil
+}
+
+// decodedProfile is a decoded user.profiles record: a profile to upsert, or
+// a user to delete (tombstone or deleted=true).
+type decodedProfile struct {
+	userID  string
+	profile profiles.Profile
+	deleted bool
+	err     error
+}
+
+// decodeProfiles decodes rs, in parallel for large batches, and appends the
+// results to dst in the order of rs.
+func (e *Engine) decodeProfiles(ctx context.Context, rs []*kgo.Record, dst []decodedProfile) []decodedProfile {
+	dst = slices.Grow(dst, len(rs))[:len(rs)]
+	workers := min(runtime.GOMAXPROCS(0), len(rs)/256+1)
+	var wg sync.WaitGroup
+	chunk := (len(rs) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(rs))
+		if lo >= hi {
+			break
+		}
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				dst[i] = e.decodeProfile(ctx, rs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return dst
+}
+
+func (e *Engine) decodeProfile(ctx context.Context, r *kgo.Record) decodedProfile {
+	if r.Value == nil {
+		if len(r.Key) == 0 {
+			return decodedProfile{err: errors.New("tombstone without a key")}
+		}
+		return decodedProfile{userID: string(r.Key), deleted: true}
+	}
+	ev, _, err := e.codec.DecodeEvent(ctx, r.Value)
+	if err != nil {
+		return decodedProfile{err: fmt.Errorf("decode user profile: %w", err)}
+	}
+	up, ok := ev.(*events.UserProfile)
+	if !ok {
+		return decodedProfile{err: fmt.Errorf("decode user profile: a %s on %s", ev.Schema(), r.Topic)}
+	}
+	id := up.UserID
+	if id == "" {
+		id = string(r.Key)
+	}
+	if id == "" {
+		return decodedProfile{err: errors.New("user profile without a user id")}
+	}
+	if up.Deleted {
+		return decodedProfile{userID: id, deleted: true}
+	}
+	p := profiles.Profile{UserID: id, Partition: r.Partition, Locale: up.Locale, Region: up.Region,
+		Follows: up.Follows, Segments: up.Segments, Interests: make([]profiles.Interest, len(up.Interests))}
+	for i, in := range up.Interests {
+		p.Interests[i] = profiles.Interest{Tag: in.Tag, Weight: in.Weight}
+	}
+	return decodedProfile{userID: id, profile: p}
+}
+
+// applyProfile applies a decoded profile record to the table.
+func (e *Engine) applyProfile(r *kgo.Record, d decodedProfile) {
+	if d.deleted {
+		e.table.Delete(d.userID)
+		return
+	}
+	d.profile.Partition = r.Partition
+	e.table.Upsert(d.profile)
+}
+
+// repositionContent (re)starts the content consumer at the lowest progress
+// of the owned partitions, by content partition.
+func (e *Engine) repositionContent() error {
+	if e.content != nil {
+		e.content.Close()
+		e.content = nil
+	}
+	if len(e.owned) == 0 {
+		return nil
+	}
+	offsets := make(map[int32]kgo.Offset, e.contentN)
+	for c := range e.contentN {
+		low := int64(-1)
+		for _, st := range e.owned {
+			o := st.progress[c] // 0 when missing: from the start
+			if low < 0 || o < low {
+				low = o
+			}
+		}
+		if low <= 0 {
+			offsets[c] = kgo.NewOffset().AtStart()
+		} else {
+			offsets[c] = kgo.NewOffset().At(low)
+		}
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, e.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Content: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(e.cfg.PollWait),
+	)...)
+	if err != nil {
+		return fmt.Errorf("engine: content consumer: %w", err)
+	}
+	e.content = cl
+	return nil
+}

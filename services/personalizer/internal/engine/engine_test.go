@@ -1,0 +1,351 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/kafka"
+	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/services/personalizer/internal/engine"
+	"github.com/freshet/freshet/services/personalizer/internal/ptest"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.NeedKafka)
+}
+
+// env is one test's broker, topics, group and pipeline.
+type env struct {
+	t       *testing.T
+	kt      testenv.KafkaTest
+	topics  ptest.Topics
+	group   string
+	users   int
+	cfg     engine.Config
+	prod    *ptest.Producer
+	seeds   []string
+	started int
+}
+
+func newEnv(t *testing.T, userParts, contentParts int) *env {
+	kt := testenv.Kafka(t)
+	p, _ := ptest.Pipeline(t, userParts, contentParts)
+	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries")}
+	e := &env{t: t, kt: kt, topics: topics, group: kt.Group("personalizer"), users: userParts, seeds: kt.Seeds}
+	e.cfg = engine.Config{
+		Kafka:        kafka.Config{Brokers: kt.Seeds, ClientID: "personalizer-test"},
+		Pipeline:     p,
+		Topics:       engine.Topics(topics),
+		Group:        e.group,
+		EnsureTopics: true,
+		PollWait:     20 * time.Millisecond,
+	}
+	e.prod = ptest.NewProducer(t, kt.Seeds, topics)
+	return e
+}
+
+// instance is a running engine.
+type instance struct {
+	eng  *engine.Engine
+	reg  *prometheus.Registry
+	stop func()
+}
+
+// start runs an engine with the transactional id name and waits until it is
+// ready.
+func (e *env) start(name string) *instance {
+	e.t.Helper()
+	cfg := e.cfg
+	cfg.TransactionalID = e.kt.Group("txn-" + name)
+	reg := prometheus.NewRegistry()
+	eng, err := engine.New(cfg, zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name), engine.WithRegisterer(reg))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() { runErr = eng.Run(ctx); close(done) }()
+	in := &instance{eng: eng, reg: reg}
+	var once bool
+	in.stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		<-done
+		if runErr != nil {
+			e.t.Errorf("%s: Run: %v", name, runErr)
+		}
+		_ = eng.Close(context.Background())
+		_ = eng.Close(context.Background()) // twice is harmless
+	}
+	e.t.Cleanup(in.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for eng.Ready() != nil {
+		select {
+		case <-done:
+			e.t.Fatalf("%s stopped before it was ready: %v", name, runErr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s not ready: %v", name, eng.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return in
+}
+
+func (e *env) caughtUp() {
+	e.t.Helper()
+	ptest.WaitCaughtUp(e.t, e.seeds, e.group, e.topics, e.users, 60*time.Second)
+}
+
+func (e *env) deliveries() []ptest.Delivery {
+	e.t.Helper()
+	return ptest.Deliveries(e.t, e.seeds, e.topics.Deliveries)
+}
+
+// metric returns the sum of a counter, gauge or histogram count.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += value(m)
+		}
+	}
+	return sum
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return m.Histogram.GetSampleSum()
+	}
+	return 0
+}
+
+func profile(id string, tags ...string) events.UserProfile {
+	up := events.UserProfile{UserID: id, UpdatedAt: time.Now()}
+	for _, tag := range tags {
+		up.Interests = append(up.Interests, events.Interest{Tag: tag, Weight: 1})
+	}
+	return up
+}
+
+func change(id string, version int64, tags ...string) events.ContentChange {
+	return events.ContentChange{Op: events.OpCreate, ContentID: id, Version: version, Title: "Title " + id,
+		Summary: "Summary", URLPath: "/a/" + id, Locale: "en", Tags: tags}
+}
+
+// recipients returns who got each change, by change event id.
+func recipients(ds []ptest.Delivery) map[string][]string {
+	out := map[string][]string{}
+	for _, d := range ds {
+		to := d.UserID
+		if d.Channel != "" {
+			to = "channel:" + d.Channel
+		}
+		out[d.ChangeEventID] = append(out[d.ChangeEventID], to)
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out
+}
+
+func TestChangeReachesExactlyMatchingUsers(t *testing.T) {
+	e := newEnv(t, 4, 2)
+	in := e.start("a")
+	bob := profile("bob")
+	bob.Follows = []string{"author:7"}
+	bob.Region = "fr"
+	e.prod.Profiles(profile("ana", "go"), bob, profile("cyd", "rust"), profile("dan", "go", "rust"), profile("eve"))
+	// Profiles are applied before the changes polled with them; to be sure
+	// this change comes after them, wait until the table holds them.
+	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles") == 5 }, "5 profiles in the table")
+
+	goChange := change("1", 1, "go")
+	byAuthor := change("2", 1, "cooking")
+	byAuthor.Attributes = map[string]string{"author": "7", "region": "fr"}
+	breaking := change("3", 1, "go")
+	breaking.Attributes = map[string]string{"breaking": "true"}
+	deleted := change("4", 2, "go")
+	deleted.Op = events.OpDelete
+	e.prod.Changes(goChange, byAuthor, breaking, deleted)
+	e.caughtUp()
+
+	ds := e.deliveries()
+	got := recipients(ds)
+	id := func(c events.ContentChange) string {
+		return events.ID("test-change", c.ContentID, fmt.Sprint(c.Version))
+	}
+	want := map[string][]string{
+		id(goChange): {"ana", "dan"},
+		id(byAuthor): {"bob"},
+		id(breaking): {"channel:breaking"}, // the channel only, not ana and dan
+		// the delete is not personalized (ops: create, update)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("recipients = %v, want %v", got, want)
+	}
+	for _, d := range ds {
+		if d.Channel != "" {
+			if d.Key != "channel:breaking" || d.Score != 0 {
+				t.Errorf("channel delivery %+v", d)
+			}
+			continue
+		}
+		// Keyed by user, on the partition of the user's profile.
+		if d.Key != d.UserID {
+			t.Errorf("delivery to %s keyed %q", d.UserID, d.Key)
+		}
+		if d.EventID != events.ID(d.ChangeEventID, "user", d.UserID) {
+			t.Errorf("event id %s is not deterministic", d.EventID)
+		}
+		if len(d.Reasons) == 0 || d.Score < 1 {
+			t.Errorf("delivery to %s: score %v reasons %v", d.UserID, d.Score, d.Reasons)
+		}
+		if d.Content.Title == "" || d.Content.URLPath == "" || d.Content.Locale != "en" || d.Content.Summary == "" {
+			t.Errorf("projection %+v", d.Content)
+		}
+		if d.Deadline.IsZero() || d.Trace.CommittedAt.IsZero() || d.Trace.ProducedAt.IsZero() ||
+			!slices.ContainsFunc(d.Trace.Stages, func(s events.Stage) bool { return s.Name == engine.StageName }) {
+			t.Errorf("trace %+v deadline %v", d.Trace, d.Deadline)
+		}
+		if d.UserID == "bob" && fmt.Sprint(d.Reasons) != "[{follow author:7 2} {region fr 0.5}]" {
+			t.Errorf("bob's reasons = %v", d.Reasons)
+		}
+	}
+	assertCoPartitioned(t, e, ds)
+	if n := metric(t, in.reg, "freshet_personalizer_deliveries_total"); n != 3 {
+		t.Errorf("deliveries_total = %v, want 3", n)
+	}
+	if n := metric(t, in.reg, "freshet_personalizer_candidates_per_change"); n != 3 {
+		t.Errorf("sum of candidates = %v, want 3 (ana, dan; bob)", n)
+	}
+}
+
+// assertCoPartitioned checks that each user's deliveries are on the
+// partition their profile is on.
+func assertCoPartitioned(t *testing.T, e *env, ds []ptest.Delivery) {
+	t.Helper()
+	part := map[string]int32{}
+	for _, r := range ptest.ReadAll(t, e.seeds, e.topics.Profiles) {
+		part[string(r.Key)] = r.Partition
+	}
+	for _, d := range ds {
+		if d.UserID != "" && part[d.UserID] != d.Partition {
+			t.Errorf("delivery to %s on partition %d, profile on %d", d.UserID, d.Partition, part[d.UserID])
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRestartRestoresTable(t *testing.T) {
+	e := newEnv(t, 3, 2)
+	a := e.start("a")
+	e.prod.Profiles(profile("ana", "go"), profile("bob", "go"), profile("cyd", "rust"))
+	up := profile("bob", "knitting") // bob's last profile: no longer go
+	e.prod.Profiles(up)
+	e.prod.Tombstone("cyd")
+	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles_total") == 5 }, "the profile records applied")
+	e.prod.Changes(change("0", 1, "go")) // forces a commit of every partition
+	e.caughtUp()
+	a.stop()
+
+	b := e.start("b") // a new instance of the group: restores from the topic
+	if n := metric(t, b.reg, "freshet_personalizer_restore_records_total"); n < 5 {
+		t.Errorf("restored %v records, want the 5 profile records", n)
+	}
+	if n := metric(t, b.reg, "freshet_personalizer_profiles"); n != 2 {
+		t.Errorf("table holds %v profiles after restore, want 2 (cyd deleted)", n)
+	}
+	e.prod.Changes(change("1", 1, "go"), change("2", 1, "knitting"), change("3", 1, "rust"))
+	e.caughtUp()
+	got := recipients(e.deliveries())
+	id := func(cid string) string { return events.ID("test-change", cid, "1") }
+	want := map[string][]string{id("0"): {"ana"}, id("1"): {"ana"}, id("2"): {"bob"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("recipients = %v, want %v", got, want)
+	}
+}
+
+func TestMalformedInputGoesToDLQ(t *testing.T) {
+	e := newEnv(t, 2, 2)
+	in := e.start("a")
+	e.prod.Profiles(profile("ana", "go"))
+	e.prod.Raw(e.topics.Profiles, []byte("bob"), []byte("not avro"))
+	e.prod.Raw(e.topics.Content, []byte("9"), []byte{0xc3, 0x01, 1, 2, 3})
+	// A valid record of the wrong schema on the content topic.
+	wrong, err := e.prod.Codec().EncodeEvent(context.Background(), e.topics.Content, profile("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.prod.Raw(e.topics.Content, []byte("10"), wrong)
+	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles_total") == 2 }, "both profile records")
+	e.prod.Changes(change("1", 1, "go")) // the stream continues
+	e.caughtUp()
+
+	if got := recipients(e.deliveries()); len(got) != 1 || fmt.Sprint(got[events.ID("test-change", "1", "1")]) != "[ana]" {
+		t.Errorf("recipients = %v", got)
+	}
+	pd := ptest.DLQ(t, e.seeds, e.topics.Profiles)
+	if len(pd) != 1 || string(pd[0].Key) != "bob" || string(pd[0].Value) != "not avro" || header(pd[0].Headers, kafka.HeaderError) == "" {
+		t.Errorf("profile DLQ = %v", pd)
+	}
+	cd := ptest.DLQ(t, e.seeds, e.topics.Content)
+	if len(cd) != 2 {
+		t.Fatalf("content DLQ holds %d records, want 2", len(cd))
+	}
+	for _, r := range cd {
+		if header(r.Headers, kafka.HeaderTopic) != e.topics.Content || header(r.Headers, kafka.HeaderError) == "" {
+			t.Errorf("content DLQ record %s headers %v", r.Key, r.Headers)
+		}
+	}
+	if n := metric(t, in.reg, "freshet_personalizer_dlq_total"); n != 3 {
+		t.Errorf("dlq_total = %v", n)
+	}
+}
+
+func header(hs []kgo.RecordHeader, key string) string {
+	for _, h := range hs {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

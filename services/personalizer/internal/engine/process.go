@@ -1,0 +1,409 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/logging"
+	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/services/personalizer/internal/scoring"
+	"github.com/freshet/freshet/services/personalizer/internal/wire"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// StageName is the trace stage the personalizer appends to a delivery.
+const StageName = "personalizer"
+
+// maxProfilesPerTransaction bounds the profile records applied in one
+// transaction.
+const maxProfilesPerTransaction = 10000
+
+// step polls changes and profiles and, when there is anything, processes
+// them in one transaction.
+func (e *Engine) step(ctx context.Context) error {
+	var changes []*kgo.Record
+	profileWait := e.cfg.PollWait
+	if e.content != nil {
+		changes = poll(ctx, e.log, e.cfg.PollWait, func(c context.Context) kgo.Fetches {
+			return e.content.PollRecords(c, e.cfg.MaxChangesPerTransaction)
+		})
+		profileWait = time.Millisecond
+	}
+	profs := poll(ctx, e.log, profileWait, func(c context.Context) kgo.Fetches {
+		return e.sess.PollRecords(c, maxProfilesPerTransaction)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	// Partitions assigned or revoked meanwhile: apply that first. The
+	// content consumer moves, so the changes polled from it are dropped
+	// (it reads them again); the profile records are kept, as the group
+	// consumer has moved past them.
+	if e.pendingAssignment() {
+		if err := e.handleAssignment(ctx); err != nil {
+			return err
+		}
+		changes = nil
+	}
+	if len(changes) == 0 && len(profs) == 0 {
+		e.sess.AllowRebalance()
+		return nil
+	}
+	err := e.transact(ctx, changes, profs)
+	e.sess.AllowRebalance()
+	return err
+}
+
+func (e *Engine) pendingAssignment() bool {
+	e.events.mu.Lock()
+	defer e.events.mu.Unlock()
+	return len(e.events.added)+len(e.events.removed) > 0
+}
+
+// poll polls with a timeout and returns the records, logging fetch errors
+// other than the timeout.
+func poll(ctx context.Context, log *zap.Logger, wait time.Duration, f func(context.Context) kgo.Fetches) []*kgo.Record {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	fetches := f(pctx)
+	fetches.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+			return
+		}
+		log.Warn("fetch", logging.Topic(t), logging.Partition(p), logging.Error(err))
+	})
+	return fetches.Records()
+}
+
+// txn collects what one transaction produces, and the first produce error.
+type txn struct {
+	e       *Engine
+	ctx     context.Context
+	mu      sync.Mutex
+	err     error
+	users   int
+	channel int
+	dlq     map[string]int
+}
+
+func (t *txn) produce(r *kgo.Record) {
+	t.e.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	})
+}
+
+func (t *txn) toDLQ(r *kgo.Record, reason error) {
+	d := t.e.dlq.Record(r, reason, t.e.now())
+	t.produce(d)
+	t.dlq[r.Topic]++
+	t.e.log.Warn("record sent to the DLQ", logging.Record(r), logging.Error(reason))
+}
+
+// transact applies profs, scores changes and produces the deliveries, the
+// DLQ records and the progress in one transaction. On abort it rolls the
+// in-memory progress back and rewinds the content consumer.
+func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) error {
+	start := e.now()
+	if err := e.sess.Begin(); err != nil {
+		return fmt.Errorf("engine: begin transaction: %w", err)
+	}
+	t := &txn{e: e, ctx: ctx, dlq: map[string]int{}}
+	e.applyProfiles(ctx, t, profs)
+	for _, r := range changes {
+		e.processChange(ctx, t, r)
+	}
+
+	// Flush first (kfake drops buffered records on an abort otherwise),
+	// then commit only when every record was acknowledged.
+	flushErr := e.sess.Client().Flush(ctx)
+	t.mu.Lock()
+	produceErr := t.err
+	t.mu.Unlock()
+	try := kgo.TryCommit
+	if flushErr != nil || produceErr != nil {
+		try = kgo.TryAbort
+		e.log.Warn("aborting transaction", logging.Error(errors.Join(flushErr, produceErr)))
+	}
+	committed, err := e.sess.End(kgo.PreTxnCommitFnContext(ctx, e.addProgress), try)
+	if committed {
+		for _, st := range e.owned {
+			st.committed = maps.Clone(st.progress)
+			st.profileCommitted = st.profileNext
+		}
+		e.m.txns.WithLabelValues("committed").Inc()
+		e.m.deliveriesSent.Add(float64(t.users))
+		e.m.channelSent.Add(float64(t.channel))
+		for topic, n := range t.dlq {
+			e.m.dlq.WithLabelValues(topic).Add(float64(n))
+		}
+		e.m.txnSeconds.Observe(e.now().Sub(start).Seconds())
+	} else {
+		e.m.txns.WithLabelValues("aborted").Inc()
+		for _, st := range e.owned {
+			st.progress = maps.Clone(st.committed)
+			if st.progress == nil {
+				st.progress = wire.Progress{}
+			}
+			st.profileNext = st.profileCommitted
+		}
+		if rerr := e.repositionContent(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if err == nil {
+			e.log.Info("transaction aborted (rebalance or produce failure); its input is processed again")
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("engine: end transaction: %w", err)
+	}
+	return nil
+}
+
+// addProgress puts, into the transaction's offset commit, the offset and the
+// progress of every owned partition, so that every transaction is fenced by
+// the group generation and carries the progress of its deliveries.
+func (e *Engine) addProgress(req *kmsg.TxnOffsetCommitRequest) error {
+	var topic *kmsg.TxnOffsetCommitRequestTopic
+	for i := range req.Topics {
+		if req.Topics[i].Topic == e.cfg.Topics.Profiles {
+			topic = &req.Topics[i]
+		}
+	}
+	if topic == nil {
+		nt := kmsg.NewTxnOffsetCommitRequestTopic()
+		nt.Topic = e.cfg.Topics.Profiles
+		req.Topics = append(req.Topics, nt)
+		topic = &req.Topics[len(req.Topics)-1]
+	}
+	for p, st := range e.owned {
+		meta := st.progress.String()
+		found := false
+		for i := range topic.Partitions {
+			if tp := &topic.Partitions[i]; tp.Partition == p {
+				tp.Metadata = &meta
+				tp.Offset = max(tp.Offset, st.profileNext)
+				found = true
+			}
+		}
+		if !found {
+			tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			tp.Partition = p
+			tp.Offset = st.profileNext
+			tp.LeaderEpoch = -1
+			tp.Metadata = &meta
+			topic.Partitions = append(topic.Partitions, tp)
+		}
+	}
+	return nil
+}
+
+// applyProfiles applies the profile records of owned partitions that the
+// table does not hold yet; malformed ones go to the DLQ.
+func (e *Engine) applyProfiles(ctx context.Context, t *txn, rs []*kgo.Record) {
+	keep := rs[:0:0]
+	for _, r := range rs {
+		if st, ok := e.owned[r.Partition]; ok && r.Offset >= st.profileNext {
+			keep = append(keep, r)
+		}
+	}
+	for i, d := range e.decodeProfiles(ctx, keep, nil) {
+		r := keep[i]
+		e.owned[r.Partition].profileNext = r.Offset + 1
+		switch {
+		case d.err != nil:
+			t.toDLQ(r, d.err)
+			e.m.profiles.WithLabelValues("dlq").Inc()
+		case d.deleted:
+			e.applyProfile(r, d)
+			e.m.profiles.WithLabelValues("delete").Inc()
+		default:
+			e.applyProfile(r, d)
+			e.m.profiles.WithLabelValues("upsert").Inc()
+		}
+	}
+}
+
+// processChange scores one content.changes record for the owned partitions
+// that have not processed it yet, produces their deliveries, and advances
+// their progress.
+func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
+	c := r.Partition
+	var need []int32 // owned partitions that still need this change
+	for p, st := range e.owned {
+		if st.progress[c] <= r.Offset {
+			need = append(need, p)
+			st.progress[c] = r.Offset + 1
+		}
+	}
+	if len(need) == 0 {
+		return
+	}
+	needs := func(p int32) bool {
+		for _, q := range need {
+			if q == p {
+				return true
+			}
+		}
+		return false
+	}
+	change, err := e.decodeChange(ctx, r)
+	if err != nil {
+		// One instance sends it to the DLQ: the owner of the user
+		// partition numbered like the content partition (mod the count).
+		if needs(c % e.profilesN) {
+			t.toDLQ(r, err)
+			e.m.changes.WithLabelValues("dlq").Inc()
+		}
+		return
+	}
+	now := e.now()
+	committedAt := change.Trace.CommittedAt
+	if committedAt.IsZero() {
+		committedAt = change.Source.CommitTime
+	}
+	if committedAt.IsZero() {
+		committedAt = r.Timestamp
+	}
+	var deadline time.Time
+	if d := e.rules.Deadline; d > 0 {
+		deadline = committedAt.Add(d)
+		if now.After(deadline) {
+			e.m.changes.WithLabelValues("stale").Inc()
+			return
+		}
+	}
+	fields := scoring.Fields(change)
+	base := events.Delivery{
+		ChangeEventID: change.EventID,
+		Source:        change.Source,
+		Trace:         change.Trace.Clone(),
+		Op:            change.Op,
+		Content:       change.Projection(),
+		Deadline:      deadline,
+	}
+	base.Trace.Mark(StageName, now)
+	base.Trace.ProducedAt = now
+
+	// Broadcast: one delivery per channel, from the owner of the
+	// channel key's partition.
+	channels, personalize := e.channels(change, fields)
+	for _, ch := range channels {
+		key := "channel:" + ch
+		part := int32(kafkaHash([]byte(key), int(e.profilesN)))
+		if !needs(part) {
+			continue
+		}
+		d := base
+		d.Channel = ch
+		d.EventID = events.ID(change.EventID, "channel", ch)
+		val, err := e.codec.EncodeEvent(ctx, e.cfg.Topics.Deliveries, d)
+		if err != nil {
+			e.log.Error("encode channel delivery", logging.EventID(change.EventID), logging.Error(err))
+			continue
+		}
+		t.produce(&kgo.Record{Topic: e.cfg.Topics.Deliveries, Partition: part, Key: []byte(key), Value: val})
+		t.channel++
+	}
+	if !personalize || !e.rules.Personalizes(string(change.Op)) {
+		e.m.changes.WithLabelValues("skipped").Inc()
+		return
+	}
+	q := e.scorer.Prepare(e.table, fields, now.Sub(committedAt))
+	hits, candidates := e.scorer.Score(e.table, &q, e.hitScratch[:0])
+	e.hitScratch = hits
+	e.m.candidates.Observe(float64(candidates))
+	e.m.changes.WithLabelValues("scored").Inc()
+	if len(hits) == 0 {
+		e.m.deliveries.Observe(0)
+		return
+	}
+	tpl, err := e.template(ctx, base)
+	if err != nil {
+		e.log.Warn("delivery template", logging.Error(err))
+	}
+	var reasons []events.Reason
+	var slab []byte
+	sent := 0
+	for _, h := range hits {
+		if !needs(h.Partition) {
+			continue
+		}
+		reasons = e.scorer.Reasons(e.table, &q, h, reasons[:0])
+		id := events.ID(change.EventID, "user", h.UserID)
+		var val []byte
+		if tpl != nil {
+			if cap(slab)-len(slab) < 1024 {
+				slab = make([]byte, 0, 64<<10)
+			}
+			n := len(slab)
+			slab = tpl.Append(slab, id, h.UserID, h.Score, reasons)
+			val = slab[n:len(slab):len(slab)]
+		} else {
+			d := base
+			d.EventID, d.UserID, d.Score, d.Reasons = id, h.UserID, h.Score, reasons
+			if val, err = e.codec.EncodeEvent(ctx, e.cfg.Topics.Deliveries, d); err != nil {
+				e.log.Error("encode delivery", logging.EventID(change.EventID), logging.Error(err))
+				continue
+			}
+		}
+		t.produce(&kgo.Record{Topic: e.cfg.Topics.Deliveries, Partition: h.Partition, Key: []byte(h.UserID), Value: val})
+		sent++
+	}
+	t.users += sent
+	e.m.deliveries.Observe(float64(sent))
+}
+
+func (e *Engine) template(ctx context.Context, base events.Delivery) (*wire.Template, error) {
+	return wire.NewTemplate(ctx, e.codec, e.cfg.Topics.Deliveries, base)
+}
+
+// channels returns the broadcast channels of a change and whether it is
+// also personalized: the channels the change names when it is marked
+// broadcast, else the first pipeline channel it matches (personalized too
+// when that channel says so).
+func (e *Engine) channels(c *events.ContentChange, f pipeline.Fields) ([]string, bool) {
+	if c.Broadcast && len(c.Channels) > 0 {
+		return c.Channels, false
+	}
+	if ch := e.rules.Channel(f); ch != nil {
+		return []string{ch.Name}, ch.Personalize
+	}
+	if c.Broadcast {
+		if names := e.cfg.Pipeline.Channels(); len(names) > 0 {
+			return names[:1], false
+		}
+	}
+	return nil, true
+}
+
+func (e *Engine) decodeChange(ctx context.Context, r *kgo.Record) (*events.ContentChange, error) {
+	if r.Value == nil {
+		return nil, errors.New("decode content change: empty value")
+	}
+	ev, _, err := e.codec.DecodeEvent(ctx, r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("decode content change: %w", err)
+	}
+	c, ok := ev.(*events.ContentChange)
+	if !ok {
+		return nil, fmt.Errorf("decode content change: a %s on %s", strings.TrimPrefix(ev.Schema(), events.Namespace+"."), r.Topic)
+	}
+	return c, nil
+}
