@@ -1,0 +1,93 @@
+package engine_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/services/personalizer/internal/ptest"
+)
+
+// exactlyOnce checks that every (change, user) pair of the changes
+// produced reached its user exactly once, and nothing else was delivered.
+func exactlyOnce(t *testing.T, ds []ptest.Delivery, changes []string, users []string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, d := range ds {
+		seen[d.ChangeEventID+"/"+d.UserID]++
+	}
+	missing, doubled := 0, 0
+	for _, c := range changes {
+		for _, u := range users {
+			switch n := seen[c+"/"+u]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				doubled++
+			}
+			delete(seen, c+"/"+u)
+		}
+	}
+	if missing > 0 || doubled > 0 || len(seen) > 0 {
+		t.Fatalf("%d deliveries: %d missing, %d doubled, %d unexpected (want %d, each once)",
+			len(ds), missing, doubled, len(seen), len(changes)*len(users))
+	}
+}
+
+// feed produces n changes tagged "t", in batches, from a goroutine, and
+// calls at(i) before batch i. It returns the change event ids and a wait.
+func feed(t *testing.T, p *ptest.Producer, n, batch int, pause time.Duration, at func(i int)) ([]string, func()) {
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < n; i += batch {
+			at(i)
+			var cs []events.ContentChange
+			for j := i; j < min(i+batch, n); j++ {
+				c := change(fmt.Sprint(j), 1, "t")
+				cs = append(cs, c)
+			}
+			p.Changes(cs...)
+			time.Sleep(pause)
+		}
+	})
+	for i := range ids {
+		ids[i] = events.ID("test-change", fmt.Sprint(i), "1")
+	}
+	return ids, wg.Wait
+}
+
+func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
+	e := newEnv(t, 6, 3)
+	var users []string
+	var ups []events.UserProfile
+	for i := range 60 {
+		u := fmt.Sprintf("user-%02d", i)
+		users = append(users, u)
+		ups = append(ups, profile(u, "t"))
+	}
+	a := e.start("a")
+	e.prod.Profiles(ups...)
+	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles") == 60 }, "60 profiles")
+	var b *instance
+	const n = 150
+	ids, wait := feed(t, e.prod, n, 5, 15*time.Millisecond, func(i int) {
+		switch i {
+		case n / 3:
+			b = e.start("b") // a second instance joins: partitions move to it
+		case 2 * n / 3:
+			a.stop() // the first leaves: its partitions move to b
+		}
+	})
+	wait()
+	e.caughtUp()
+	exactlyOnce(t, e.deliveries(), ids, users)
+	if metric(t, b.reg, "freshet_personalizer_restore_records_total") == 0 {
+		t.Error("b restored no profiles: the partitions did not move")
+	}
+	if metric(t, a.reg, "freshet_personalizer_deliveries_total") == 0 || metric(t, b.reg, "freshet_personalizer_deliveries_total") == 0 {
+		t.Error("one instance delivered nothing: the work was not split")
+	}
+}
