@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Regist
 		return err
 	}
 	keys, _ := ingest.ParseKeys(cfg.Ingest.APIKeys.Reveal())
-	client, err := kafka.NewClient(KafkaConfig(cfg.Kafka, Name), log.Named("kafka"))
+	client, err := kafka.NewClient(kafka.FromConfig(cfg.Kafka, Name), log.Named("kafka"))
 	if err != nil {
 		return err
 	}
@@ -178,12 +178,7 @@ func TopicSpecs(p *pipeline.Pipeline) []kafka.TopicSpec {
 }
 
 func topicSpec(p *pipeline.Pipeline, name string) kafka.TopicSpec {
-	t, _ := p.Topic(name)
-	ret := t.Retention.Duration()
-	if t.Retention == pipeline.Forever {
-		ret = -1
-	}
-	return kafka.TopicSpec{Name: name, Partitions: t.Partitions, ReplicationFactor: t.KafkaReplicationFactor(), CleanupPolicy: t.Cleanup, Retention: ret, Configs: t.Configs}
+	return kafka.TopicSpecFor(p, name, name)
 }
 
 // register registers the schemas up front when a registry is configured,
@@ -206,20 +201,4 @@ func register(ctx context.Context, c *codec.Codec, p *pipeline.Pipeline) error {
 		}
 	}
 	return nil
-}
-
-// KafkaConfig converts the environment's Kafka settings for pkg/kafka.
-func KafkaConfig(c config.Kafka, clientID string) kafka.Config {
-	if c.ClientID != "" {
-		clientID = c.ClientID
-	}
-	return kafka.Config{
-		Brokers: c.Brokers, ClientID: clientID,
-		TLS: kafka.TLSConfig{
-			Enabled: c.TLS.Enabled, CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile,
-			KeyFile: c.TLS.KeyFile, InsecureSkipVerify: c.TLS.InsecureSkipVerify,
-		},
-		SASL:              kafka.SASLConfig{Mechanism: c.SASL.Mechanism, User: c.SASL.User, Password: c.SASL.Password.Reveal()},
-		SchemaRegistryURL: c.SchemaRegistryURL,
-	}
 }

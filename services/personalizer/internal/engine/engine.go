@@ -222,7 +222,7 @@ func (e *Engine) prepare(ctx context.Context) error {
 	if e.cfg.EnsureTopics {
 		var specs []kafka.TopicSpec
 		for name, canonical := range map[string]string{t.Content: pipeline.TopicContentChanges, t.Profiles: pipeline.TopicUserProfiles, t.Deliveries: pipeline.TopicContentDeliveries} {
-			spec := topicSpec(e.cfg.Pipeline, canonical, name)
+			spec := kafka.TopicSpecFor(e.cfg.Pipeline, canonical, name)
 			specs = append(specs, spec)
 			if name != t.Deliveries {
 				dlq := e.cfg.Pipeline.DLQTopic(canonical)
@@ -280,15 +280,6 @@ func (e *Engine) prepare(ctx context.Context) error {
 	return nil
 }
 
-func topicSpec(p *pipeline.Pipeline, canonical, name string) kafka.TopicSpec {
-	t, _ := p.Topic(canonical)
-	policy := t.Cleanup
-	if policy == "" {
-		policy = kafka.CleanupDelete
-	}
-	return kafka.TopicSpec{Name: name, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor,
-		CleanupPolicy: policy, Retention: t.Retention.Duration(), Configs: t.Configs}
-}
 
 // Close leaves the group and closes the clients. It is safe to call twice.
 func (e *Engine) Close(context.Context) error {

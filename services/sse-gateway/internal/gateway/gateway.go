@@ -52,6 +52,7 @@ type Gateway struct {
 	nparts   int
 	keyPart  kgo.TopicPartitioner
 	total    atomic.Int64
+	active   atomic.Int64 // streams whose writer has not ended
 	perUser  *limit.Counter
 	perIP    *limit.Counter
 	connRate *limit.Rate
@@ -130,7 +131,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
 	if g.verifier, err = auth.NewVerifier(ctx, cfg.Auth); err != nil {
 		return nil, fmt.Errorf("FRESHET_AUTH: %w", err)
 	}
-	if g.kopts, err = kafka.Opts(kafkaConfig(cfg.Kafka, Name), logging.Named(log, "kafka")); err != nil {
+	if g.kopts, err = kafka.Opts(kafka.FromConfig(cfg.Kafka, Name), logging.Named(log, "kafka")); err != nil {
 		return nil, err
 	}
 	if g.client, err = kgo.NewClient(g.kopts...); err != nil {
@@ -220,6 +221,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if serr := g.srv.Shutdown(sctx); serr != nil && err == nil {
 		err = fmt.Errorf("shut down streams: %w", serr)
 	}
+	// Hijacked streams are not the server's any more: wait for their writers.
+	for g.active.Load() > 0 && sctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := g.active.Load(); n > 0 {
+		h.kill()
+		if err == nil {
+			err = fmt.Errorf("shut down streams: %d still writing at the deadline", n)
+		}
+	}
 	stopConsumer()
 	if cerr := <-consumerDone; cerr != nil && err == nil && !errors.Is(cerr, context.Canceled) {
 		err = cerr
@@ -232,14 +243,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 // before its end, so that recent resumes come from memory after a restart.
 func (g *Gateway) start(ctx context.Context) error {
 	specs := []kafka.TopicSpec{
-		topicSpec(g.pipe, pipeline.TopicContentDeliveries, g.topic),
-		topicSpec(g.pipe, pipeline.TopicRUMBeacons, g.rumTopic),
+		kafka.TopicSpecFor(g.pipe, pipeline.TopicContentDeliveries, g.topic),
+		kafka.TopicSpecFor(g.pipe, pipeline.TopicRUMBeacons, g.rumTopic),
+		kafka.TopicSpecFromPipeline(g.pipe.DLQTopic(pipeline.TopicContentDeliveries), kafka.DLQTopic(g.topic)),
 	}
-	dlq := g.pipe.DLQTopic(pipeline.TopicContentDeliveries)
-	specs = append(specs, kafka.TopicSpec{
-		Name: kafka.DLQTopic(g.topic), Partitions: dlq.Partitions, ReplicationFactor: dlq.ReplicationFactor,
-		CleanupPolicy: dlq.Cleanup, Retention: retention(dlq.Retention),
-	})
 	drifts, err := kafka.EnsureTopics(ctx, g.adm, specs...)
 	if err != nil {
 		return err
@@ -264,6 +271,9 @@ func (g *Gateway) start(ctx context.Context) error {
 // graceful path is cancelling Run) and the Kafka client. Safe to call twice.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
+		if h := g.hub.Load(); h != nil {
+			h.kill()
+		}
 		if err := g.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			g.closeErr = err
 		}
