@@ -280,7 +280,6 @@ func (e *Engine) prepare(ctx context.Context) error {
 	return nil
 }
 
-
 // Close leaves the group and closes the clients. It is safe to call twice.
 func (e *Engine) Close(context.Context) error {
 	e.closeOnce.Do(func() {
