@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"sync"
 )
 
@@ -11,6 +12,8 @@ const (
 	reasonWriteStall = "write_timeout" // a write missed its deadline
 	reasonExpired    = "token_expired" // the token ran out: reconnect with a new one
 	reasonResync     = "resync"        // not an end: the queue overflowed
+	reasonKilled     = "killed"        // Close: cut without a last event
+	reasonGone       = "client_gone"   // a write failed: the client went away
 )
 
 // conn is one stream's subscription: what it wants and the bounded queue
@@ -32,6 +35,7 @@ type conn struct {
 	keys       []string
 	partitions []int32
 	max        int
+	nc         net.Conn // the hijacked connection, nil over HTTP/2
 
 	// backlog is filled by hub.subscribe under the hub's lock, before any
 	// offer; only the writer reads it afterwards.

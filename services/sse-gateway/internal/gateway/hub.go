@@ -74,6 +74,7 @@ type hub struct {
 	subs   map[string]map[*conn]struct{}
 	conns  map[*conn]struct{}
 	closed bool
+	killed bool
 }
 
 func newHub(start, end []int64, history int) *hub {
@@ -209,6 +210,28 @@ func (h *hub) shutdown() {
 	h.closed = true
 	for c := range h.conns {
 		c.kick(reasonShutdown)
+	}
+}
+
+// attach reports whether c may go on after its connection was hijacked:
+// false when kill came first (c is then unsubscribed by its caller).
+func (h *hub) attach(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.killed
+}
+
+// kill ends every stream at once, without a last event, and closes their
+// connections: Close, the abrupt path.
+func (h *hub) kill() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed, h.killed = true, true
+	for c := range h.conns {
+		c.kick(reasonKilled)
+		if c.nc != nil {
+			c.nc.Close()
+		}
 	}
 }
 

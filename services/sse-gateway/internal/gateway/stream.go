@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -93,17 +95,19 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusServiceUnavailable, "too_many_connections", "this replica is full; retry (another replica may take you)")
 		return
 	}
-	defer g.total.Add(-1)
+	release := func() { g.total.Add(-1) }
 	if !g.perUser.Acquire(id.UserID) {
+		release()
 		refuse(http.StatusTooManyRequests, "too_many_user_connections", "this user has too many open streams")
 		return
 	}
-	defer g.perUser.Release(id.UserID)
+	release = func() { g.total.Add(-1); g.perUser.Release(id.UserID) }
 	if !g.perIP.Acquire(ip) {
+		release()
 		refuse(http.StatusTooManyRequests, "too_many_ip_connections", "this address has too many open streams")
 		return
 	}
-	defer g.perIP.Release(ip)
+	release = func() { g.total.Add(-1); g.perUser.Release(id.UserID); g.perIP.Release(ip) }
 
 	keys := []string{userKey(id.UserID)}
 	parts := []int32{g.partition(id.UserID)}
@@ -112,30 +116,72 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		parts = append(parts, g.partition("channel:"+ch))
 	}
 	c := newConn(keys, dedupe(parts), g.cfg.Gateway.QueueSize)
+	g.active.Add(1)
 	cur, replays, ok := h.subscribe(c, resume)
 	if !ok {
+		g.active.Add(-1)
+		release()
 		retryAfter(w, g.cfg.Gateway.Retry)
 		refuse(http.StatusServiceUnavailable, "shutting_down", "this replica is stopping; retry")
 		return
 	}
-	defer h.unsubscribe(c)
 	g.metrics.streams.Inc()
-	defer g.metrics.streams.Dec()
+	s := &stream{g: g, cur: cur, log: g.log}
+	done := func(reason string) {
+		h.unsubscribe(c)
+		release()
+		g.metrics.streams.Dec()
+		g.active.Add(-1)
+		if reason != "" {
+			g.metrics.ended.WithLabelValues(reason).Inc()
+			g.log.Debug("stream ended", zap.String("reason", reason), logging.UserID(id.UserID))
+		}
+	}
 
-	s := &stream{g: g, w: w, rc: http.NewResponseController(w), cur: cur, log: g.log}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
+
+	// HTTP/1.1: take the connection from net/http, which frees its read and
+	// write buffers, its background reader and this goroutine's stack; a
+	// goroutine of its own writes the stream, close-delimited. What an idle
+	// stream costs is then its conn, its socket and that goroutine (see
+	// docs/sse-gateway.md, "Benchmarks"). A client that goes away is noticed
+	// at the next write: a heartbeat at the latest.
 	if r.ProtoMajor == 1 {
-		hd.Set("Connection", "keep-alive")
+		if nc, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.nc = nc
+			head := make([]byte, 0, 256)
+			head = append(head, "HTTP/1.1 200 OK\r\n"...)
+			hd.Set("Connection", "close")
+			for k, vs := range hd {
+				for _, v := range vs {
+					head = append(head, k...)
+					head = append(head, ": "...)
+					head = append(head, v...)
+					head = append(head, "\r\n"...)
+				}
+			}
+			s.buf = append(head, "\r\n"...)
+			s.out, s.deadline, s.flushOut = nc, nc.SetWriteDeadline, func() error { return nil }
+			if h.attach(c) { // Close may have come in between
+				go func() {
+					reason := s.run(context.Background(), c, replays, resume != nil, id.Expires)
+					nc.Close()
+					done(reason)
+				}()
+				return
+			}
+			nc.Close()
+			done(reasonKilled)
+			return
+		}
 	}
+	rc := http.NewResponseController(w)
+	s.out, s.deadline, s.flushOut = w, rc.SetWriteDeadline, rc.Flush
 	w.WriteHeader(http.StatusOK)
-	reason := s.run(r.Context(), c, replays, resume != nil, id.Expires)
-	if reason != "" {
-		g.metrics.ended.WithLabelValues(reason).Inc()
-		g.log.Debug("stream ended", zap.String("reason", reason), logging.UserID(id.UserID))
-	}
+	done(s.run(r.Context(), c, replays, resume != nil, id.Expires))
 }
 
 // lastEventID is the Last-Event-ID header, or the lastEventId query
@@ -187,12 +233,13 @@ func (g *Gateway) partition(key string) int32 {
 
 // stream writes one connection's events. Only its goroutine uses it.
 type stream struct {
-	g   *Gateway
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	cur cursor.Cursor // after the last event written: the next offset per partition
-	buf []byte
-	log *zap.Logger
+	g        *Gateway
+	out      io.Writer             // the hijacked conn, or the ResponseWriter (HTTP/2)
+	deadline func(time.Time) error // sets the write deadline of out
+	flushOut func() error          // flushes out
+	cur      cursor.Cursor         // after the last event written: the next offset per partition
+	buf      []byte
+	log      *zap.Logger
 }
 
 // run writes the stream until the client goes, the token expires or the
@@ -204,7 +251,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 	s.buf = append(s.buf, '\n') // part of the ready event
 	s.control("ready", fmt.Sprintf(`{"cursor":%q}`, s.cur.String()))
 	if err := s.flush(); err != nil {
-		return reasonWriteStall
+		return writeReason(err)
 	}
 	if len(replays) > 0 {
 		s.g.metrics.resumes.WithLabelValues("kafka").Inc()
@@ -225,7 +272,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 	}
 	c.backlog = nil
 	if err := s.flush(); err != nil {
-		return reasonWriteStall
+		return writeReason(err)
 	}
 
 	heartbeat := time.NewTicker(cfg.Heartbeat)
@@ -242,7 +289,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 		case <-heartbeat.C:
 			s.buf = append(s.buf, ": heartbeat\n\n"...)
 			if err := s.flush(); err != nil {
-				return reasonWriteStall
+				return writeReason(err)
 			}
 		case <-c.notify:
 			var reason string
@@ -269,7 +316,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 			}
 			clear(batch)
 			if err := s.flush(); err != nil {
-				return reasonWriteStall
+				return writeReason(err)
 			}
 		}
 	}
@@ -288,8 +335,11 @@ func (s *stream) end(reason string) string {
 		s.buf = strconv.AppendInt(s.buf, (retry + rand.N(retry)).Milliseconds(), 10)
 		s.buf = append(s.buf, '\n')
 	}
+	if reason == reasonKilled {
+		return reason
+	}
 	s.control(kind, fmt.Sprintf(`{"reason":%q}`, reason))
-	s.rc.SetWriteDeadline(time.Now().Add(time.Second))
+	s.deadline(time.Now().Add(time.Second))
 	s.flush()
 	return reason
 }
@@ -337,10 +387,10 @@ func (s *stream) flush() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	s.rc.SetWriteDeadline(time.Now().Add(s.g.cfg.Gateway.WriteTimeout))
-	_, err := s.w.Write(s.buf)
+	s.deadline(time.Now().Add(s.g.cfg.Gateway.WriteTimeout))
+	_, err := s.out.Write(s.buf)
 	if err == nil {
-		err = s.rc.Flush()
+		err = s.flushOut()
 	}
 	if cap(s.buf) > 64<<10 {
 		s.buf = nil
@@ -351,4 +401,13 @@ func (s *stream) flush() error {
 		return err
 	}
 	return err
+}
+
+// writeReason tells a client that does not take writes (write_timeout, the
+// slow-client policy) from one that went away (client_gone).
+func writeReason(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return reasonWriteStall
+	}
+	return reasonGone
 }
