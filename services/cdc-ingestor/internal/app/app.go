@@ -171,14 +171,10 @@ func TopicSpecs(p *pipeline.Pipeline) []kafka.TopicSpec {
 	names = slices.Compact(names)
 	var specs []kafka.TopicSpec
 	for _, n := range names {
-		s := topicSpec(p, n)
-		specs = append(specs, s, s.DLQ())
+		dlq := pipeline.DLQTopicName(n)
+		specs = append(specs, kafka.TopicSpecFor(p, n, n), kafka.TopicSpecFor(p, dlq, dlq))
 	}
-	return append(specs, topicSpec(p, pipeline.TopicPipelineLatency))
-}
-
-func topicSpec(p *pipeline.Pipeline, name string) kafka.TopicSpec {
-	return kafka.TopicSpecFor(p, name, name)
+	return append(specs, kafka.TopicSpecFor(p, pipeline.TopicPipelineLatency, pipeline.TopicPipelineLatency))
 }
 
 // register registers the schemas up front when a registry is configured,
