@@ -56,6 +56,14 @@ func (r *registry) id(ctx context.Context, subject string, e *entry) (int, error
 		return id, nil
 	}
 	v, err, _ := r.group.Do("register\x00"+subject+"\x00"+strconv.FormatUint(e.Fingerprint, 16), func() (any, error) {
+		// A flight that ended between the lookup above and this one
+		// has cached the id.
+		r.mu.RLock()
+		id, ok := r.ids[k]
+		r.mu.RUnlock()
+		if ok {
+			return id, nil
+		}
 		id, err := r.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: e.JSON, Type: sr.TypeAvro}, -1, -1)
 		if err != nil {
 			var re *sr.ResponseError
@@ -94,6 +102,14 @@ func (r *registry) writer(ctx context.Context, id int) (*entry, error) {
 		return nil, fmt.Errorf("%w: schema id %d is not in the registry", ErrUnknownSchema, id)
 	}
 	v, err, _ := r.group.Do("id\x00"+strconv.Itoa(id), func() (any, error) {
+		// A flight that ended between the lookup above and this one
+		// has cached the schema.
+		r.mu.RLock()
+		cached := r.byID[id]
+		r.mu.RUnlock()
+		if cached != nil {
+			return cached, nil
+		}
 		s, err := r.cl.SchemaByID(ctx, id)
 		if err != nil {
 			var re *sr.ResponseError
