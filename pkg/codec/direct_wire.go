@@ -160,6 +160,9 @@ type reader struct {
 	// costs one string allocation however many strings it holds.
 	s   string
 	err error
+	// spare is room for the string arrays of the value, so that small
+	// ones share an allocation (strs).
+	spare []string
 }
 
 func newReader(body []byte) *reader {
@@ -167,7 +170,7 @@ func newReader(body []byte) *reader {
 }
 
 func (r *reader) keep(err error) {
-	if r.err == nil {
+	if err != nil && r.err == nil { // no store, and no write barrier, when nil
 		r.err = err
 	}
 }
@@ -188,6 +191,11 @@ func (r *reader) finish() error {
 func (r *reader) long() int64 {
 	if r.err != nil {
 		return 0
+	}
+	if r.pos < len(r.b) && r.b[r.pos] < 0x80 { // one byte: most lengths, counts and indexes
+		c := r.b[r.pos]
+		r.pos++
+		return int64(c>>1) ^ -int64(c&1)
 	}
 	v, err := r.scanner.long()
 	r.keep(err)
@@ -350,8 +358,29 @@ func array[T any](r *reader, itemMin int, item func(r *reader, v *T)) []T {
 	}
 }
 
+// strs reads an array of strings. Small arrays are cut from a shared
+// spare slice, each capped at its length so that appending to one never
+// writes into the next.
 func (r *reader) strs() []string {
-	return array(r, 1, func(r *reader, s *string) { *s = r.str() })
+	var out []string
+	for {
+		n := r.block(1)
+		if n == 0 {
+			return out
+		}
+		if out == nil {
+			if n > len(r.spare) {
+				r.spare = make([]string, max(n, 16))
+			}
+			out, r.spare = r.spare[:0:n], r.spare[n:]
+		}
+		for range n {
+			out = append(out, r.str())
+		}
+		if r.err != nil {
+			return nil
+		}
+	}
 }
 
 // strMap reads a map of strings; an empty map is nil, as pkg/events decodes
