@@ -197,8 +197,9 @@ func (s *Stack) printHints() {
 	for _, svc := range s.svcs {
 		switch svc.name {
 		case "cdc-ingestor":
-			fmt.Fprintf(s.out, "  HTTP ingest: http://127.0.0.1:%d/v1/events with API key %q (from %s)\n",
-				s.cfg.IngestPort, "dev:"+s.secrets["INGEST_API_KEY"], filepath.Join(s.dir, "secrets.env"))
+			fmt.Fprintf(s.out, "  HTTP ingest: curl -H 'X-API-Key: %s' -d @event.json http://127.0.0.1:%d/v1/events\n"+
+				"       (the key is FRESHET_INGEST_API_KEY in %s)\n",
+				s.secrets["INGEST_API_KEY"], s.cfg.IngestPort, filepath.Join(s.dir, "secrets.env"))
 		case "sse-gateway":
 			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user alice)\" http://127.0.0.1:%d/v1/stream\n"+
 				"       (the token command reads FRESHET_AUTH_HS256_SECRET: set -a; . %s; set +a)\n",
