@@ -75,6 +75,7 @@ func run(ctx context.Context) error {
 		Group:                    pc.Group,
 		TransactionalID:          pc.transactionalID(),
 		TransactionTimeout:       pc.TransactionTimeout,
+		SessionTimeout:           pc.SessionTimeout,
 		MaxChangesPerTransaction: pc.MaxChangesPerTransaction,
 		PollWait:                 pc.PollWait,
 		EnsureTopics:             pc.EnsureTopics,

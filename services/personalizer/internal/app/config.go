@@ -24,6 +24,9 @@ type Personalizer struct {
 	// TransactionTimeout bounds how long the broker keeps the transaction of
 	// a vanished instance open. Default 30s.
 	TransactionTimeout time.Duration `env:"TRANSACTION_TIMEOUT" default:"30s" help:"How long the broker keeps the open transaction of a crashed instance before aborting it (a restart with the same transactional id aborts it at once)."`
+	// SessionTimeout is how long the group waits for a crashed instance.
+	// Default 10s.
+	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others."`
 	// MaxChangesPerTransaction bounds the changes scored in one
 	// transaction. Default 500.
 	MaxChangesPerTransaction int `env:"MAX_CHANGES_PER_TRANSACTION" default:"500" help:"Most content changes scored in one transaction."`
@@ -47,6 +50,9 @@ func (p *Personalizer) Validate() error {
 	}
 	if p.PollWait <= 0 {
 		return config.FieldErrorf("PollWait", "must be positive")
+	}
+	if p.SessionTimeout < time.Second {
+		return config.FieldErrorf("SessionTimeout", "must be at least 1s")
 	}
 	if p.TransactionTimeout < time.Second {
 		return config.FieldErrorf("TransactionTimeout", "must be at least 1s")

@@ -30,6 +30,10 @@ type Config struct {
 	// TransactionTimeout is how long the broker waits before aborting a
 	// transaction whose producer vanished. Zero means 30s.
 	TransactionTimeout time.Duration
+	// SessionTimeout is how long the group waits for a silent instance
+	// before it hands the instance's partitions to the others (after a
+	// crash). Zero means 10s.
+	SessionTimeout time.Duration
 	// MaxChangesPerTransaction bounds the changes scored in one
 	// transaction. Zero means 500.
 	MaxChangesPerTransaction int
@@ -60,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = 30 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxChangesPerTransaction == 0 {
 		c.MaxChangesPerTransaction = 500
