@@ -1,0 +1,288 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/testenv"
+)
+
+func repoFile(rel string) string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "../../../..", rel)
+}
+
+// stack is a database, a pipeline file and topics of the test's own, and
+// the ingestor run as a separate process.
+type stack struct {
+	t        *testing.T
+	dsn      string
+	kt       testenv.KafkaTest
+	file     string
+	slot     string
+	topic    string
+	logs     string
+	proc     *exec.Cmd
+	procDone chan struct{} // closed when proc exited
+	procErr  error
+}
+
+func newStack(t *testing.T) *stack {
+	ctx := context.Background()
+	s := &stack{t: t, dsn: testenv.Postgres(t), kt: testenv.Kafka(t)}
+	db, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	sql, err := os.ReadFile(repoFile("pipelines/freshet.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, string(sql)); err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := os.ReadFile(repoFile("pipelines/freshet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(t.Name()))
+	s.slot = "k" + hex.EncodeToString(sum[:6])
+	text := string(yaml)
+	for _, r := range [][2]string{
+		{"publication: freshet\n", "publication: " + s.slot + "\n"},
+		{"slot: freshet\n", "slot: " + s.slot + "\n"},
+		{"content.changes", s.kt.Topic("content.changes")},
+		{"user.profiles", s.kt.Topic("user.profiles")},
+		{"content.deliveries", s.kt.Topic("content.deliveries")},
+		{"mode: initial", "mode: never"},
+	} {
+		if !strings.Contains(text, r[0]) {
+			t.Fatalf("pipelines/freshet.yaml no longer holds %q", r[0])
+		}
+		text = strings.ReplaceAll(text, r[0], r[1])
+	}
+	s.file = filepath.Join(t.TempDir(), "pipeline.yaml")
+	if err := os.WriteFile(s.file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.topic = s.kt.Topic("content.changes")
+	s.logs = filepath.Join(t.TempDir(), "ingestor.log")
+	t.Cleanup(func() {
+		s.stop(syscall.SIGKILL)
+		if t.Failed() {
+			b, _ := os.ReadFile(s.logs)
+			t.Logf("ingestor log:\n%s", tail(string(b), 4000))
+		}
+	})
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// start runs the ingestor process, as the local stack runner would.
+func (s *stack) start() {
+	s.t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(),
+		helperEnv+"=1",
+		"FRESHET_KAFKA_BROKERS="+strings.Join(s.kt.Seeds, ","),
+		"FRESHET_POSTGRES_DSN="+s.dsn,
+		"FRESHET_PIPELINE="+s.file,
+		"FRESHET_ADMIN_ADDR=127.0.0.1:0",
+		"FRESHET_INGEST_ADDR=127.0.0.1:0",
+		"FRESHET_LOG_FORMAT=console",
+	)
+	f, err := os.OpenFile(s.logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.proc = cmd
+	done := make(chan struct{})
+	s.procDone = done
+	go func() { s.procErr = cmd.Wait(); f.Close(); close(done) }()
+}
+
+func (s *stack) stop(sig syscall.Signal) {
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.Process.Signal(sig)
+	select {
+	case <-s.procDone:
+	case <-time.After(30 * time.Second):
+		_ = s.proc.Process.Kill()
+		<-s.procDone
+	}
+	s.proc = nil
+}
+
+// waitStreaming waits until the ingestor's slot is active.
+func (s *stack) waitStreaming(db *pgx.Conn) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var active bool
+		err := db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", s.slot).Scan(&active)
+		if err == nil && active {
+			return
+		}
+		select {
+		case <-s.procDone:
+			s.t.Fatalf("ingestor exited: %v", s.procErr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("the ingestor's slot never became active")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// produced returns the records on the topic (sum of end offsets).
+func produced(t *testing.T, adm *kadm.Client, topic string) int64 {
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+// TestKillNineMidBurst kills the ingestor with SIGKILL in the middle of a
+// 10,000-row write burst, starts it again, and checks that every row is on
+// the topic, a row sent twice only with the same event id.
+func TestKillNineMidBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the ingestor as a process against real Postgres")
+	}
+	ctx := context.Background()
+	s := newStack(t)
+	db, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.kt.Seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	s.start()
+	s.waitStreaming(db)
+
+	const rows, perTx = 10000, 20
+	burstDone := make(chan error, 1)
+	go func() {
+		conn, err := pgx.Connect(ctx, s.dsn)
+		if err != nil {
+			burstDone <- err
+			return
+		}
+		defer conn.Close(ctx)
+		for first := 100000; first < 100000+rows; first += perTx {
+			if _, err := conn.Exec(ctx, `INSERT INTO content (id, title, url) OVERRIDING SYSTEM VALUE
+				SELECT g, 'burst ' || g, '/b/' || g FROM generate_series($1::bigint, $1::bigint + $2::bigint - 1) g`, first, perTx); err != nil {
+				burstDone <- err
+				return
+			}
+		}
+		burstDone <- nil
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for produced(t, adm, s.topic) < rows/5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the ingestor produced too little before the kill")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.stop(syscall.SIGKILL)
+	atKill := produced(t, adm, s.topic)
+	select {
+	case err := <-burstDone:
+		t.Logf("the burst had ended at the kill (%v): the kill still cut the stream at %d of %d records", err, atKill, rows)
+		burstDone <- err
+	default:
+	}
+	if atKill >= rows {
+		t.Fatalf("all %d rows were on the topic before the kill; the test did not kill mid-stream", rows)
+	}
+	t.Logf("killed with %d of %d records on the topic", atKill, rows)
+	if err := <-burstDone; err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+
+	c, err := codec.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(s.kt.Seeds...), kgo.ConsumeTopics(s.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ids := map[string]map[string]bool{} // content id → event ids
+	cctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	total := 0
+	for len(ids) < rows {
+		fs := consumer.PollFetches(cctx)
+		if cctx.Err() != nil {
+			t.Fatalf("only %d of %d rows reached the topic after the restart", len(ids), rows)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			ev, _, err := c.DecodeEvent(cctx, r.Value)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			ch := ev.(*events.ContentChange)
+			if ids[ch.ContentID] == nil {
+				ids[ch.ContentID] = map[string]bool{}
+			}
+			ids[ch.ContentID][ch.EventID] = true
+			total++
+		})
+	}
+	for id, evs := range ids {
+		if len(evs) != 1 {
+			t.Fatalf("row %s was sent with %d different event ids; a resend must keep its id", id, len(evs))
+		}
+	}
+	for i := 100000; i < 100000+rows; i++ {
+		if ids[fmt.Sprint(i)] == nil {
+			t.Fatalf("row %d is missing", i)
+		}
+	}
+	t.Logf("%d records for %d rows: %d sent again after the kill, each with its first id", total, rows, total-rows)
+	s.stop(syscall.SIGTERM)
+}
