@@ -117,12 +117,20 @@ func run(mode, bin string, n, nEvents int, duration time.Duration) error {
 		fmt.Printf("gateway RSS: %d KiB before, %d KiB with %d idle streams: %.1f KiB per stream\n",
 			rssBefore, rss, n, float64(rss-rssBefore)/float64(n))
 	case "broadcast":
+		// The deliveries are produced at once (asynchronously, then
+		// flushed): the gateway's consumer gets them in batches, and each
+		// stream's writer writes what queued up in one syscall.
 		start := time.Now()
 		for i := range nEvents {
 			d := delivery("", "breaking", i)
-			if err := produce(ctx, cl, c, d, "channel:breaking"); err != nil {
+			v, err := c.EncodeEvent(ctx, "content.deliveries", d)
+			if err != nil {
 				return err
 			}
+			cl.Produce(ctx, &kgo.Record{Topic: "content.deliveries", Key: []byte("channel:breaking"), Value: v}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			return err
 		}
 		want := int64(nEvents) * int64(n)
 		for clients.received.Load() < want {
@@ -137,20 +145,29 @@ func run(mode, bin string, n, nEvents int, duration time.Duration) error {
 	case "latency":
 		warm := time.Now().Add(3 * time.Second)
 		end := time.Now().Add(duration)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
+		// Each stream gets one delivery a second, the n of a second spread
+		// evenly over it (not one burst); the timestamp in the title is
+		// taken right before the record is handed to the producer.
+		gap := time.Second / time.Duration(n)
 		for round := 0; time.Now().Before(end); round++ {
 			clients.measure.Store(time.Now().After(warm))
+			roundStart := time.Now()
 			for i := range n {
+				if wait := time.Until(roundStart.Add(time.Duration(i) * gap)); wait > 0 {
+					time.Sleep(wait)
+				}
 				d := delivery(fmt.Sprintf("user%d", i), "", round)
-				d.Content.Title = "t=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+				d.Content.Title = "t=0000000000000000000"
 				v, err := c.EncodeEvent(ctx, "content.deliveries", d)
 				if err != nil {
 					return err
 				}
+				// Patch the timestamp into the encoded value (same length).
+				ts := strconv.FormatInt(time.Now().UnixNano(), 10)
+				j := bytes.Index(v, []byte("t=0000000000000000000"))
+				copy(v[j+2:], ts)
 				cl.Produce(ctx, &kgo.Record{Topic: "content.deliveries", Key: []byte(d.UserID), Value: v}, nil)
 			}
-			<-tick.C
 		}
 		time.Sleep(time.Second)
 		lat := clients.latencies()
@@ -175,14 +192,6 @@ func delivery(user, channel string, i int) *events.Delivery {
 		Op: events.OpUpdate, UserID: user, Channel: channel,
 		Content: events.ContentProjection{ID: "c" + strconv.Itoa(i), Title: "load", Summary: "A delivery of the load test.", URLPath: "/a/" + strconv.Itoa(i)},
 	}
-}
-
-func produce(ctx context.Context, cl *kgo.Client, c *codec.Codec, d *events.Delivery, key string) error {
-	v, err := c.EncodeEvent(ctx, "content.deliveries", d)
-	if err != nil {
-		return err
-	}
-	return cl.ProduceSync(ctx, &kgo.Record{Topic: "content.deliveries", Key: []byte(key), Value: v}).FirstErr()
 }
 
 // gateway is the gateway process.

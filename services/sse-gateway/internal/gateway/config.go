@@ -34,9 +34,9 @@ type Settings struct {
 	// field). Default 2s.
 	Retry time.Duration `env:"RETRY" default:"2s" help:"Reconnection delay advised to clients (SSE retry:)."`
 	// QueueSize bounds the events waiting for one slow stream. Default 256.
-	QueueSize int `env:"QUEUE_SIZE" default:"256" help:"Events queued per stream before the slow-client policy applies (conflate, then disconnect)."`
+	QueueSize int `env:"QUEUE_SIZE" default:"256" help:"Events queued per stream; past it the slow-client policy applies (conflate, then re-read from the history, then disconnect)."`
 	// WriteTimeout is the deadline of each write to a stream. Default 10s.
-	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" default:"10s" help:"Deadline of each write to a stream; a client that misses it is disconnected."`
+	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" default:"10s" help:"Deadline of each write to a stream; a client that misses it is disconnected (write_timeout)."`
 	// History is the number of deliveries kept in memory per partition
 	// for resumes. Default 4096; older ones are read from Kafka.
 	History int `env:"HISTORY" default:"4096" help:"Deliveries kept in memory per partition of content.deliveries for resumes; older resumes read Kafka."`
@@ -44,9 +44,9 @@ type Settings struct {
 	// may hold 20,000 files here).
 	MaxConns int `env:"MAX_CONNS" default:"19000" help:"Streams per replica (503 past it)."`
 	// MaxConnsPerUser caps the streams of one user. Default 10.
-	MaxConnsPerUser int `env:"MAX_CONNS_PER_USER" default:"10" help:"Streams per user per replica (429 past it)."`
+	MaxConnsPerUser int `env:"MAX_CONNS_PER_USER" default:"10" help:"Streams per user per replica (429 past it); 0: no limit."`
 	// MaxConnsPerIP caps the streams from one client address. Default 100.
-	MaxConnsPerIP int `env:"MAX_CONNS_PER_IP" default:"100" help:"Streams per client IP per replica (429 past it)."`
+	MaxConnsPerIP int `env:"MAX_CONNS_PER_IP" default:"100" help:"Streams per client IP per replica (429 past it); 0: no limit."`
 	// ConnectRate is the connects per second and IP allowed, with a burst of
 	// ConnectBurst. Default 5/s, burst 20; 0 disables the limit.
 	ConnectRate float64 `env:"CONNECT_RATE" default:"5" help:"Stream connects per second per client IP (429 past it); 0 disables."`
