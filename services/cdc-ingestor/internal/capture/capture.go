@@ -50,6 +50,9 @@ type Options struct {
 	MaxBackoff time.Duration
 	// TableWait is how often missing tables are looked for. Zero means 2s.
 	TableWait time.Duration
+	// AckObserver, when not nil, is called with the commit-to-ack time of
+	// every event acked (from the producer's goroutines): for benchmarks.
+	AckObserver func(time.Duration)
 }
 
 // Capture is the replication component: New, then Run.

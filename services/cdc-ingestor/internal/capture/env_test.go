@@ -43,6 +43,7 @@ type testEnv struct {
 	cap     *Capture
 	stop    func()
 	why     string // what consume's want func last missed
+	observe func(time.Duration)
 }
 
 // newEnv makes a database holding the example tables, a pipeline whose
@@ -108,7 +109,7 @@ func (e *testEnv) exec(sql string, args ...any) {
 func (e *testEnv) start() *Capture {
 	e.t.Helper()
 	e.metrics = NewMetrics(prometheus.NewRegistry())
-	c, err := New(Options{DSN: e.dsn, Pipeline: e.p, Client: e.client, Codec: e.codec, Metrics: e.metrics, StatusInterval: 100 * time.Millisecond, TableWait: 100 * time.Millisecond}, zaptest.NewLogger(e.t).Named("capture"))
+	c, err := New(Options{DSN: e.dsn, Pipeline: e.p, Client: e.client, Codec: e.codec, Metrics: e.metrics, StatusInterval: 100 * time.Millisecond, TableWait: 100 * time.Millisecond, AckObserver: e.observe}, zaptest.NewLogger(e.t).Named("capture"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -95,6 +95,16 @@ type stream struct {
 func (s *stream) run(ctx context.Context) error {
 	interval := s.c.opts.StatusInterval
 	next := time.Now().Add(interval)
+	// One deadline context per status interval, not per message: a
+	// context with a timer per message costs more than the decoding.
+	var rctx context.Context
+	cancel := context.CancelFunc(func() {})
+	renew := func() {
+		cancel()
+		rctx, cancel = context.WithDeadline(ctx, next)
+	}
+	renew()
+	defer func() { cancel() }()
 	for {
 		if ctx.Err() != nil {
 			return s.shutdown()
@@ -102,20 +112,19 @@ func (s *stream) run(ctx context.Context) error {
 		if _, _, err := s.tracker.state(); err != nil {
 			return fmt.Errorf("produce: %w", err)
 		}
-		if !time.Now().Before(next) {
+		if !time.Now().Before(next) || rctx.Err() != nil {
 			if err := s.sendStatus(); err != nil {
 				return err
 			}
 			next = time.Now().Add(interval)
+			renew()
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
 		raw, err := s.repl.ReceiveMessage(rctx)
-		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.shutdown()
 			}
-			if pgconn.Timeout(err) {
+			if pgconn.Timeout(err) || rctx.Err() != nil {
 				continue
 			}
 			return fmt.Errorf("receive: %w", err)
@@ -320,7 +329,11 @@ func (c *Capture) produceEvent(ctx context.Context, tr *tracker, x *txn, topic, 
 func (c *Capture) produce(tr *tracker, x *txn, rec *kgo.Record, table, op string, src events.Source, eventID string) {
 	tr.add(x)
 	m := c.opts.Metrics
+	observe := c.opts.AckObserver
 	c.opts.Client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+		if err == nil && observe != nil && !src.CommitTime.IsZero() {
+			observe(time.Since(src.CommitTime))
+		}
 		if err == nil && m != nil {
 			m.Events.WithLabelValues(table, op, string(src.Origin)).Inc()
 			if !src.CommitTime.IsZero() {

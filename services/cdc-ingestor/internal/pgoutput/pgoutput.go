@@ -228,34 +228,60 @@ func (r *reader) cstring(what string) string {
 	return s
 }
 
+// tuple reads a TupleData; what names it in errors only (no string is built
+// on the way: this is the hot path of the ingestor).
 func (r *reader) tuple(what string) Tuple {
-	n := int(r.u16(what + " column count"))
+	if len(r.b) < 2 {
+		r.failf("%s: short column count", what)
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(r.b))
+	r.b = r.b[2:]
 	// Each value takes at least one byte: a count larger than what is left
 	// is malformed, and allocating for it would trust outside bytes.
 	if n > len(r.b) {
-		r.fail(what + " columns")
+		r.failf("%s: %d columns in %d bytes", what, n, len(r.b))
 		return nil
 	}
 	t := make(Tuple, n)
+	b := r.b
 	for i := range t {
-		k := r.u8(what + " value kind")
+		if len(b) < 1 {
+			r.failf("%s: short value kind", what)
+			return nil
+		}
+		k := b[0]
+		b = b[1:]
 		switch k {
 		case KindNull, KindUnchanged:
 			t[i] = Value{Kind: k}
 		case KindText, KindBinary:
-			l := r.u32(what + " value length")
-			t[i] = Value{Kind: k, Data: r.bytes(int(l), what+" value")}
-		default:
-			if r.err == nil {
-				r.err = fmt.Errorf("%w: %s: unknown value kind %q", ErrMalformed, what, k)
-				r.b = nil
+			if len(b) < 4 {
+				r.failf("%s: short value length", what)
+				return nil
 			}
-		}
-		if r.err != nil {
+			l := int(binary.BigEndian.Uint32(b))
+			b = b[4:]
+			if l < 0 || l > len(b) {
+				r.failf("%s: value of %d bytes in %d", what, l, len(b))
+				return nil
+			}
+			t[i] = Value{Kind: k, Data: b[:l:l]}
+			b = b[l:]
+		default:
+			r.failf("%s: unknown value kind %q", what, k)
 			return nil
 		}
 	}
+	r.b = b
 	return t
+}
+
+func (r *reader) failf(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+	r.b = nil
 }
 
 // Parse decodes one pgoutput message (the WAL data of an XLogData).

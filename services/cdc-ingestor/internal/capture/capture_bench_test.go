@@ -1,0 +1,170 @@
+package capture
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/freshet/freshet/services/cdc-ingestor/internal/pgoutput"
+)
+
+// The capture benchmarks run one fixed workload each and report their
+// figures as metrics; run them once:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./services/cdc-ingestor/internal/capture/
+//
+// Figures and how to read them: docs/cdc-ingestor.md.
+
+const benchRows = 200_000
+
+// writeBacklog inserts rows content rows in transactions of 1000, as
+// realistic rows (title, summary, a 200-byte body, tags, section, url).
+func writeBacklog(b *testing.B, e *testEnv, rows int) {
+	for first := 1_000_000; first < 1_000_000+rows; first += 1000 {
+		e.exec(`INSERT INTO content (id, title, summary, body, tags, section, url, author, region)
+			OVERRIDING SYSTEM VALUE SELECT g, 'Title ' || g, 'A summary of item ' || g, repeat('body text ', 20), '{go,kafka,postgres}', 'tech', '/bench/' || g, 'ada', 'eu'
+			FROM generate_series($1::bigint, $1::bigint + 999) g`, first)
+	}
+}
+
+// rawDecode reads slot until rows row messages were decoded by pgoutput.Parse,
+// and returns the time it took: the floor of any pgoutput consumer here.
+func rawDecode(b *testing.B, dsn, slot, pub string, rows int) time.Duration {
+	ctx := context.Background()
+	conn, err := pgconn.Connect(ctx, replicationDSN(dsn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	args := []string{"proto_version '1'", "publication_names '" + pub + "'"}
+	if err := pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for n < rows {
+		raw, err := conn.ReceiveMessage(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cd, ok := raw.(*pgproto3.CopyData)
+		if !ok || len(cd.Data) == 0 {
+			continue
+		}
+		switch cd.Data[0] {
+		case pglogrepl.XLogDataByteID:
+			x, err := pglogrepl.ParseXLogData(cd.Data[1:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := pgoutput.Parse(x.WALData)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ins, ok := m.(*pgoutput.Insert); ok {
+				_ = string(ins.New[0].Data)
+				n++
+			}
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			k, _ := pglogrepl.ParsePrimaryKeepaliveMessage(cd.Data[1:])
+			if k.ReplyRequested {
+				_ = pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: k.ServerWALEnd})
+			}
+		}
+	}
+	return time.Since(start)
+}
+
+// BenchmarkThroughput: a backlog of 200,000 inserted rows in the WAL, read
+// by the raw decoder and by the ingestor (decode, map, Avro encode, produce
+// to the broker and wait for every ack) from two slots at the same point.
+func BenchmarkThroughput(b *testing.B) {
+	for b.Loop() {
+		e := newEnv(b, nil)
+		raw := e.p.Capture.Slot + "_raw"
+		e.exec(`CREATE PUBLICATION ` + e.p.Capture.Publication + ` FOR TABLE content, user_profiles`)
+		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, raw)
+		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, e.p.Capture.Slot)
+		writeBacklog(b, e, benchRows)
+
+		rawTime := rawDecode(b, e.dsn, raw, e.p.Capture.Publication, benchRows)
+
+		var acked atomic.Int64
+		done := make(chan time.Time, 1)
+		e.observe = func(time.Duration) {
+			if acked.Add(1) == benchRows {
+				done <- time.Now()
+			}
+		}
+		start := time.Now()
+		e.start()
+		end := <-done
+		ingTime := end.Sub(start)
+		e.stop()
+
+		rawRate := float64(benchRows) / rawTime.Seconds()
+		ingRate := float64(benchRows) / ingTime.Seconds()
+		b.ReportMetric(rawRate, "raw_rows/s")
+		b.ReportMetric(ingRate, "ingest_rows/s")
+		b.ReportMetric(ingRate/rawRate, "ratio")
+	}
+}
+
+// BenchmarkLatency5k: rows committed at 5,000 a second (50-row transactions
+// every 10ms, synchronous_commit on as in production) for 15s; the time from
+// each commit to the Kafka ack of each of its events.
+func BenchmarkLatency5k(b *testing.B) {
+	for b.Loop() {
+		e := newEnv(b, nil)
+		var mu sync.Mutex
+		var lat []time.Duration
+		e.observe = func(d time.Duration) {
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+		}
+		e.start()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, e.dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+			b.Fatal(err)
+		}
+		const perTx, every, dur = 50, 10 * time.Millisecond, 15 * time.Second
+		tick := time.NewTicker(every)
+		end := time.Now().Add(dur)
+		id := 1_000_000
+		for time.Now().Before(end) {
+			<-tick.C
+			if _, err := conn.Exec(ctx, `INSERT INTO content (id, title, summary, body, tags, section, url)
+				OVERRIDING SYSTEM VALUE SELECT g, 'Title ' || g, 'summary', repeat('body text ', 20), '{go,kafka}', 'tech', '/lat/' || g
+				FROM generate_series($1::bigint, $1::bigint + $2::bigint - 1) g`, id, perTx); err != nil {
+				b.Fatal(err)
+			}
+			id += perTx
+		}
+		tick.Stop()
+		written := id - 1_000_000
+		waitFor(b, 30*time.Second, "every ack", func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) >= written })
+		conn.Close(ctx)
+		e.stop()
+		slices.Sort(lat)
+		pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(float64(written)/dur.Seconds(), "rows/s")
+		b.ReportMetric(pct(0.50), "p50_ms")
+		b.ReportMetric(pct(0.99), "p99_ms")
+		b.ReportMetric(pct(1), "max_ms")
+		b.Logf("%d rows: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", written, pct(0.5), pct(0.95), pct(0.99), pct(1))
+	}
+}
+
