@@ -167,4 +167,3 @@ func BenchmarkLatency5k(b *testing.B) {
 		b.Logf("%d rows: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", written, pct(0.5), pct(0.95), pct(0.99), pct(1))
 	}
 }
-
