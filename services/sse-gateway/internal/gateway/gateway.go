@@ -200,6 +200,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	verifierCtx, stopVerifier := context.WithCancel(ctx)
 	defer stopVerifier()
 	go g.verifier.Run(verifierCtx)
+	go func() { // ends the streams whose client went away
+		t := time.NewTicker(reapInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-verifierCtx.Done():
+				return
+			case <-t.C:
+				reap(h.streams(""))
+			}
+		}
+	}()
 
 	var err error
 	select {

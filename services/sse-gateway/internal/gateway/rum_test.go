@@ -153,3 +153,19 @@ func TestRUMBeacons(t *testing.T) {
 		}
 	}
 }
+
+// Beacons are limited per client IP too (before the session's limit).
+func TestRUMRatePerIP(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.RUM.RatePerIP = 0.001
+	cfg.RUM.BurstPerIP = 1
+	g := e.start(cfg)
+	if status, body := post(t, g.URL()+"/v1/rum", "text/plain", beaconBody("session-one1", 1), nil); status != 202 {
+		t.Fatalf("first beacon: %d %v", status, body)
+	}
+	status, body := post(t, g.URL()+"/v1/rum", "text/plain", beaconBody("session-two2", 1), nil)
+	if status != 429 || body["error"] != "rate_limited" {
+		t.Fatalf("second beacon from the address: %d %v", status, body)
+	}
+}

@@ -96,7 +96,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release := func() { g.total.Add(-1) }
-	if !g.perUser.Acquire(id.UserID) {
+	if !g.acquireUser(h, id.UserID) {
 		release()
 		refuse(http.StatusTooManyRequests, "too_many_user_connections", "this user has too many open streams")
 		return
@@ -182,6 +182,25 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 	s.out, s.deadline, s.flushOut = w, rc.SetWriteDeadline, rc.Flush
 	w.WriteHeader(http.StatusOK)
 	done(s.run(r.Context(), c, replays, resume != nil, id.Expires))
+}
+
+// acquireUser takes a stream slot of user. When the user is at the limit,
+// streams whose client already went away (a page reload) are ended first,
+// and their slots waited for, briefly.
+func (g *Gateway) acquireUser(h *hub, user string) bool {
+	if g.perUser.Acquire(user) {
+		return true
+	}
+	if reap(h.streams(userKey(user))) == 0 {
+		return false
+	}
+	for range 20 {
+		time.Sleep(10 * time.Millisecond)
+		if g.perUser.Acquire(user) {
+			return true
+		}
+	}
+	return false
 }
 
 // lastEventID is the Last-Event-ID header, or the lastEventId query
@@ -286,6 +305,7 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 			return ""
 		case <-expiry.C:
 			c.kick(reasonExpired)
+			expiry.Reset(time.Hour) // the kick is taken at the next notify
 		case <-heartbeat.C:
 			s.buf = append(s.buf, ": heartbeat\n\n"...)
 			if err := s.flush(); err != nil {

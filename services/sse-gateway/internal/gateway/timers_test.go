@@ -41,3 +41,30 @@ func TestHeartbeatAndTokenExpiry(t *testing.T) {
 		t.Fatalf("no reconnect event for the expired token; the stream ended with: %q", lines[len(lines)-4:])
 	}
 }
+
+// A client that went away frees its stream slot at once, not at the next
+// heartbeat: reloading a page is not refused by the per-user limit.
+func TestUserSlotFreedWhenClientGoes(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Gateway.MaxConnsPerUser = 1
+	cfg.Gateway.Heartbeat = time.Hour // only the peek can notice
+	g := e.start(cfg)
+	url := streamURL(g.Gateway, e.token("pat", time.Hour))
+
+	for i := range 3 { // three page loads in a row
+		s := e.subscribe(g.Gateway, url, nil)
+		s.waitFor(t, "ready", func(r []received) bool { return countType(r, "ready") == 1 })
+		s.close()
+		if i == 2 {
+			break
+		}
+	}
+	status, body, _ := rawGet(t, url, nil)
+	if status != 200 {
+		t.Fatalf("after the previous client went: %d %v", status, body)
+	}
+	if n := counterValue(t, g.metrics.ended.WithLabelValues(reasonGone)); n < 2 {
+		t.Fatalf("streams ended as client_gone: %v, want at least 2", n)
+	}
+}
