@@ -9,7 +9,7 @@ import (
 // native maps in between: what EncodeEvent, AppendEncodeEvent and
 // DecodeEvent use when it applies. Its output is byte for byte goavro's
 // (map entries aside, which it sorts by key), and it accepts exactly the
-// bodies Decode accepts; the tests in direct_test.go and FuzzDirectDecode
+// bodies Decode accepts; the tests in direct_test.go and FuzzFastDecode
 // hold it to that.
 
 // directFingerprints are the fingerprints of the schema versions the direct

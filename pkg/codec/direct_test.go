@@ -341,12 +341,14 @@ func collectEnums(n *node, out map[string][]string, seen map[*node]bool) {
 	}
 }
 
-// FuzzDirectDecode feeds arbitrary bodies to the direct decoder of each
+// FuzzFastDecode feeds arbitrary bodies to the direct decoder of each
 // schema and to goavro's path (scan, decode, FromNative). The direct
 // decoder must never panic, must accept exactly what goavro's path accepts,
-// with data errors only, and must decode the same value.
-func FuzzDirectDecode(f *testing.F) {
-	c := newCodec(f)
+// with data errors only, and must decode the same value; DecodeEvent must
+// return what it returns without the direct path, errors included.
+func FuzzFastDecode(f *testing.F) {
+	ctx := context.Background()
+	c, slow := newCodec(f), newCodec(f, withoutDirect())
 	names := c.Names()
 	index := map[string]uint8{}
 	for i, n := range names {
@@ -387,6 +389,13 @@ func FuzzDirectDecode(f *testing.F) {
 			t.Fatalf("direct decoder accepted what goavro refuses (%v): %#v", slowErr, got)
 		case !sameValue(got, want):
 			t.Fatalf("direct decoder\n got %#v\nwant %#v", got, want)
+		}
+
+		data := append(soeHeader(t, c, e.Name), body...)
+		gotEv, gotD, gotErr := c.DecodeEvent(ctx, data)
+		wantEv, wantD, wantErr := slow.DecodeEvent(ctx, data)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !sameValue(gotEv, wantEv) || !sameValue(gotD, wantD) {
+			t.Fatalf("DecodeEvent = %#v, %v; without the direct path %#v, %v", gotEv, gotErr, wantEv, wantErr)
 		}
 	})
 }

@@ -68,7 +68,7 @@
 // with WithSchemas, fall back to goavro, and TestDirectPathMatchesSchemas
 // fails until direct_events.go is updated. Differential tests compare it
 // with goavro on the samples and on seeded random events, and
-// FuzzDirectDecode on arbitrary bodies. docs/benchmarks.md has the figures.
+// FuzzFastDecode on arbitrary bodies. docs/benchmarks.md has the figures.
 //
 // # Errors
 //
