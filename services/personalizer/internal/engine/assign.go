@@ -128,6 +128,7 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 		left += end
 	}
 	e.m.restoreLeft.Set(float64(left))
+	e.table.Reserve(int(min(left, 1<<26)))
 	defer e.m.restoreLeft.Set(0)
 	offsets := map[int32]kgo.Offset{}
 	for p := range ends {
@@ -227,7 +228,7 @@ func (e *Engine) decodeProfile(ctx context.Context, r *kgo.Record) decodedProfil
 		}
 		return decodedProfile{userID: string(r.Key), deleted: true}
 	}
-	ev, _, err := e.codec.DecodeEvent(ctx, r.Value)
+	ev, _, err := e.codec.DecodeTyped(ctx, r.Value)
 	if err != nil {
 		return decodedProfile{err: fmt.Errorf("decode user profile: %w", err)}
 	}

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 // env is one test's broker, topics, group and pipeline.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	kt      testenv.KafkaTest
 	topics  ptest.Topics
 	group   string
@@ -37,7 +37,7 @@ type env struct {
 	started int
 }
 
-func newEnv(t *testing.T, userParts, contentParts int) *env {
+func newEnv(t testing.TB, userParts, contentParts int) *env {
 	kt := testenv.Kafka(t)
 	p, _ := ptest.Pipeline(t, userParts, contentParts)
 	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries")}
@@ -118,7 +118,7 @@ func (e *env) deliveries() []ptest.Delivery {
 }
 
 // metric returns the sum of a counter, gauge or histogram count.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func metric(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -264,7 +264,7 @@ func assertCoPartitioned(t *testing.T, e *env, ds []ptest.Delivery) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
+func waitFor(t testing.TB, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

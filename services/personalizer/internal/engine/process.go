@@ -397,7 +397,7 @@ func (e *Engine) decodeChange(ctx context.Context, r *kgo.Record) (*events.Conte
 	if r.Value == nil {
 		return nil, errors.New("decode content change: empty value")
 	}
-	ev, _, err := e.codec.DecodeEvent(ctx, r.Value)
+	ev, _, err := e.codec.DecodeTyped(ctx, r.Value)
 	if err != nil {
 		return nil, fmt.Errorf("decode content change: %w", err)
 	}

@@ -119,6 +119,15 @@ func New(sizeHint int) *Table {
 	}
 }
 
+// Reserve makes room for n more profiles, so that a restore of a known size
+// does not grow the table step by step.
+func (t *Table) Reserve(n int) {
+	t.users = slices.Grow(t.users, n)
+	if len(t.byID) == 0 {
+		t.byID = make(map[string]Slot, n)
+	}
+}
+
 // Len returns the number of profiles. It is safe to call from any goroutine.
 func (t *Table) Len() int { return int(t.n.Load()) }
 
@@ -189,24 +198,37 @@ func oldRun(exists bool, u *user, r Rule) []Key {
 	return u.run(r)
 }
 
-// compact converts p to its table form, interning its keys.
+// compact converts p to its table form, interning its keys. Interests of
+// the same tag add up.
 func (t *Table) compact(p Profile) user {
-	interests := make(map[Key]float64, len(p.Interests))
-	for _, in := range p.Interests {
-		if k := t.intern(in.Tag); k != NoKey {
-			interests[k] += in.Weight
-		}
-	}
 	follows := t.internSet(p.Follows)
 	segments := t.internSet(p.Segments)
-	keys := make([]Key, 0, len(interests)+len(follows)+len(segments))
-	for k := range interests {
-		keys = append(keys, k)
+	type kw struct {
+		k Key
+		w float64
 	}
-	slices.Sort(keys)
-	weights := make([]float32, len(keys))
-	for i, k := range keys {
-		weights[i] = float32(interests[k])
+	var buf [16]kw
+	ins := buf[:0]
+	for _, in := range p.Interests {
+		if k := t.intern(in.Tag); k != NoKey {
+			ins = append(ins, kw{k, in.Weight})
+		}
+	}
+	slices.SortFunc(ins, func(a, b kw) int { return int(a.k) - int(b.k) })
+	n := 0
+	for i := range ins {
+		if n > 0 && ins[n-1].k == ins[i].k {
+			ins[n-1].w += ins[i].w
+			continue
+		}
+		ins[n] = ins[i]
+		n++
+	}
+	ins = ins[:n]
+	keys := make([]Key, len(ins), len(ins)+len(follows)+len(segments))
+	weights := make([]float32, len(ins))
+	for i, x := range ins {
+		keys[i], weights[i] = x.k, float32(x.w)
 	}
 	keys = append(keys, follows...)
 	keys = append(keys, segments...)
@@ -214,7 +236,7 @@ func (t *Table) compact(p Profile) user {
 		id:        p.UserID,
 		part:      p.Partition,
 		alive:     true,
-		nInterest: uint16(min(len(interests), 1<<16-1)),
+		nInterest: uint16(min(len(ins), 1<<16-1)),
 		nFollow:   uint16(min(len(follows), 1<<16-1)),
 		locale:    t.intern(p.Locale),
 		region:    t.intern(p.Region),
@@ -224,6 +246,9 @@ func (t *Table) compact(p Profile) user {
 }
 
 func (t *Table) internSet(ss []string) []Key {
+	if len(ss) == 0 {
+		return nil
+	}
 	ks := make([]Key, 0, len(ss))
 	for _, s := range ss {
 		if k := t.intern(s); k != NoKey {
