@@ -92,7 +92,56 @@ type stream struct {
 	sent    uint64 // the LSN last confirmed to Postgres
 }
 
+// walMsg is one decoded message of the stream and where it starts.
+type walMsg struct {
+	walStart uint64
+	msg      pgoutput.Message
+}
+
+// batchSize bounds the messages the receiver hands over at once; a commit
+// hands over what it has at once, so latency does not wait for a full batch.
+const batchSize = 128
+
+// run streams with two goroutines, so that reading and decoding overlap
+// with mapping, encoding and producing: the receiver owns the connection
+// (reads, status updates) and decodes; this goroutine handles the messages
+// in order.
 func (s *stream) run(ctx context.Context) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []walMsg, 16)
+	errc := make(chan error, 1)
+	go func() {
+		err := s.receive(rctx, batches)
+		close(batches)
+		errc <- err
+	}()
+	var herr error
+	for b := range batches {
+		if herr != nil {
+			continue // drain until the receiver stops
+		}
+		for _, m := range b {
+			if err := s.handle(ctx, m.walStart, m.msg); err != nil {
+				herr = err
+				cancel()
+				break
+			}
+		}
+	}
+	rerr := <-errc
+	if ctx.Err() != nil {
+		return s.shutdown()
+	}
+	if herr != nil {
+		return herr
+	}
+	return rerr
+}
+
+// receive reads the replication stream, sends status updates, and hands
+// decoded messages over in batches. It returns on ctx's end or an error.
+func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 	interval := s.c.opts.StatusInterval
 	next := time.Now().Add(interval)
 	// One deadline context per status interval, not per message: a
@@ -105,14 +154,30 @@ func (s *stream) run(ctx context.Context) error {
 	}
 	renew()
 	defer func() { cancel() }()
+	batch := make([]walMsg, 0, batchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		select {
+		case out <- batch:
+			batch = make([]walMsg, 0, batchSize)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		if ctx.Err() != nil {
-			return s.shutdown()
+			return nil
 		}
 		if _, _, err := s.tracker.state(); err != nil {
 			return fmt.Errorf("produce: %w", err)
 		}
 		if !time.Now().Before(next) || rctx.Err() != nil {
+			if err := flush(); err != nil {
+				return nil
+			}
 			if err := s.sendStatus(); err != nil {
 				return err
 			}
@@ -122,7 +187,7 @@ func (s *stream) run(ctx context.Context) error {
 		raw, err := s.repl.ReceiveMessage(rctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return s.shutdown()
+				return nil
 			}
 			if pgconn.Timeout(err) || rctx.Err() != nil {
 				continue
@@ -145,13 +210,26 @@ func (s *stream) run(ctx context.Context) error {
 				if k.ReplyRequested {
 					next = time.Time{}
 				}
+				if err := flush(); err != nil {
+					return nil
+				}
 			case pglogrepl.XLogDataByteID:
 				x, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
 					return fmt.Errorf("xlog data: %w", err)
 				}
-				if err := s.handle(ctx, uint64(x.WALStart), x.WALData); err != nil {
+				// pgconn reuses its buffer on the next receive: the
+				// decoded values must own their bytes.
+				msg, err := pgoutput.Parse(append([]byte(nil), x.WALData...))
+				if err != nil {
 					return err
+				}
+				batch = append(batch, walMsg{walStart: uint64(x.WALStart), msg: msg})
+				_, commit := msg.(*pgoutput.Commit)
+				if commit || len(batch) == cap(batch) {
+					if err := flush(); err != nil {
+						return nil
+					}
 				}
 			}
 		}
@@ -187,11 +265,7 @@ func (s *stream) shutdown() error {
 	return context.Canceled
 }
 
-func (s *stream) handle(ctx context.Context, walStart uint64, data []byte) error {
-	msg, err := pgoutput.Parse(data)
-	if err != nil {
-		return err
-	}
+func (s *stream) handle(ctx context.Context, walStart uint64, msg pgoutput.Message) error {
 	switch m := msg.(type) {
 	case *pgoutput.Begin:
 		s.tx = &txState{xid: uint64(m.Xid), commitLSN: m.FinalLSN, commitTime: m.CommitTime, txn: s.tracker.begin(m.CommitTime)}
