@@ -43,6 +43,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	queue      []*event
+	batch      uint64 // the last publishBatch that enqueued to c (hub's lock)
 	kicked     string // reason the stream must end, "" while it runs
 	overflowed bool   // the queue was dropped: resync from the history
 	conflated  int
@@ -62,8 +63,16 @@ func (c *conn) wants(key string) bool {
 	return false
 }
 
-// offer queues ev without blocking, applying the slow-client policy.
+// offer queues ev without blocking, applying the slow-client policy, and
+// wakes the writer.
 func (c *conn) offer(ev *event) {
+	c.enqueue(ev)
+	c.wake()
+}
+
+// enqueue is offer without the wake-up, for batches: the caller wakes c
+// once after the batch, so that its writer writes the batch in one go.
+func (c *conn) enqueue(ev *event) {
 	c.mu.Lock()
 	if c.kicked != "" || c.overflowed {
 		c.mu.Unlock()
@@ -84,7 +93,6 @@ func (c *conn) offer(ev *event) {
 			clear(c.queue)
 			c.queue = c.queue[:0]
 			c.mu.Unlock()
-			c.wake()
 			return
 		}
 		// Remove the older version and append the new one at the end, so
@@ -97,7 +105,6 @@ func (c *conn) offer(ev *event) {
 		c.queue = append(c.queue, ev)
 	}
 	c.mu.Unlock()
-	c.wake()
 }
 
 // kick ends the stream for reason, unless it is already ending.

@@ -52,9 +52,11 @@ func (g *Gateway) consume(ctx context.Context, h *hub) error {
 		fs.EachError(func(topic string, p int32, err error) {
 			log.Warn("fetch failed", logging.Topic(topic), logging.Partition(p), logging.Error(err))
 		})
+		var evs []*event
+		var skips []skip
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Attrs.IsControl() {
-				h.advance(r.Partition, r.Offset)
+				evs, skips = append(evs, nil), append(skips, skip{r.Partition, r.Offset})
 				return
 			}
 			ev, err := g.toEvent(ctx, r)
@@ -65,12 +67,15 @@ func (g *Gateway) consume(ctx context.Context, h *hub) error {
 				} else {
 					log.Warn("record not decoded: sent to the dead letter topic", logging.Record(r), logging.Error(err))
 				}
-				h.advance(r.Partition, r.Offset)
+				evs, skips = append(evs, nil), append(skips, skip{r.Partition, r.Offset})
 				return
 			}
 			g.metrics.consumed.Inc()
-			h.publish(ev)
+			evs = append(evs, ev)
 		})
+		if len(evs) > 0 {
+			h.publishBatch(evs, skips)
+		}
 	}
 }
 

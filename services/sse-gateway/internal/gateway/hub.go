@@ -75,6 +75,9 @@ type hub struct {
 	conns  map[*conn]struct{}
 	closed bool
 	killed bool
+
+	batches uint64  // publishBatch calls, to wake each connection once
+	touched []*conn // publishBatch's scratch, reused (only the consumer calls it)
 }
 
 func newHub(start, end []int64, history int) *hub {
@@ -133,6 +136,50 @@ func (h *hub) publish(ev *event) {
 	for c := range h.subs[ev.key] {
 		c.offer(ev)
 	}
+}
+
+// publishBatch publishes the events of one fetch in order (nil entries
+// stand for records that only advance the position: control records, dead
+// letters, given by skips) and wakes each connection it enqueued to once,
+// after the batch, so that its writer writes them with one syscall.
+func (h *hub) publishBatch(evs []*event, skips []skip) {
+	h.mu.Lock()
+	h.batches++
+	gen := h.batches
+	touched := h.touched[:0]
+	si := 0
+	for _, ev := range evs {
+		if ev == nil {
+			h.advanceLocked(skips[si].partition, skips[si].offset)
+			si++
+			continue
+		}
+		ps := h.parts[ev.partition]
+		if ev.offset < ps.next {
+			continue
+		}
+		ps.push(ev)
+		h.advanceLocked(ev.partition, ev.offset)
+		for c := range h.subs[ev.key] {
+			c.enqueue(ev)
+			if c.batch != gen {
+				c.batch = gen
+				touched = append(touched, c)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range touched {
+		c.wake()
+	}
+	clear(touched)
+	h.touched = touched
+}
+
+// skip is a record that only moves a partition's position.
+type skip struct {
+	partition int32
+	offset    int64
 }
 
 // replay is a range of a partition a connection must read from Kafka

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -393,6 +394,7 @@ func (s *stream) event(ev *event) {
 		s.g.metrics.stale.Inc()
 		return
 	}
+	s.grab()
 	s.buf = append(s.buf, "id: "...)
 	s.buf = s.cur.Append(s.buf)
 	s.buf = append(s.buf, "\nevent: delivery\ndata: "...)
@@ -400,6 +402,18 @@ func (s *stream) event(ev *event) {
 	s.buf = append(s.buf, "\n\n"...)
 	s.g.metrics.sent.Inc()
 	s.g.metrics.lag.Observe(time.Since(ev.received).Seconds())
+}
+
+// bufPool holds the write buffers of streams between writes.
+var bufPool sync.Pool
+
+// grab takes a buffer from the pool when the stream has none.
+func (s *stream) grab() {
+	if s.buf == nil {
+		if b, ok := bufPool.Get().(*[]byte); ok {
+			s.buf = *b
+		}
+	}
 }
 
 // flush writes what is buffered within the write deadline.
@@ -412,11 +426,12 @@ func (s *stream) flush() error {
 	if err == nil {
 		err = s.flushOut()
 	}
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil
-	} else {
-		s.buf = s.buf[:0]
+	// An idle stream holds no buffer: it goes back to a pool shared by all.
+	if c := cap(s.buf); c >= 1<<10 && c <= 64<<10 {
+		b := s.buf[:0]
+		bufPool.Put(&b)
 	}
+	s.buf = nil
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
