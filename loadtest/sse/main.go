@@ -53,7 +53,25 @@ func main() {
 	conns := flag.Int("conns", 1000, "streams to open")
 	events := flag.Int("events", 200, "broadcast: deliveries to the channel")
 	duration := flag.Duration("duration", 20*time.Second, "latency: how long to measure")
+	replicas := flag.Int("replicas", 1, "idle: gateway processes (a process holds at most ~19,000 streams here)")
+	workers := flag.Int("workers", 1, "idle: client processes opening the streams (same limit)")
+	workerOf := flag.String("worker-of", "", "internal: run as a client worker of these gateway addresses")
+	workerIndex := flag.Int("worker-index", 0, "internal: index of this worker")
 	flag.Parse()
+	if *workerOf != "" {
+		if err := worker(strings.Split(*workerOf, ","), *workerIndex, *conns); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *mode == "idle" && (*replicas > 1 || *workers > 1) {
+		if err := idleScaled(*gatewayBin, *conns, *replicas, *workers); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*mode, *gatewayBin, *conns, *events, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
@@ -104,7 +122,7 @@ func run(mode, bin string, n, nEvents int, duration time.Duration) error {
 		if mode == "broadcast" {
 			channels = "&channels=breaking"
 		}
-		if err := clients.open(gw.addr, i, "/v1/stream?token="+tok+channels); err != nil {
+		if err := clients.open(gw.addr, 0, i, "/v1/stream?token="+tok+channels); err != nil {
 			return fmt.Errorf("stream %d: %w", i, err)
 		}
 	}
@@ -282,9 +300,9 @@ type clients struct {
 	lat      []time.Duration
 }
 
-func (cs *clients) open(addr string, i int, path string) error {
+func (cs *clients) open(addr string, w, i int, path string) error {
 	// Spread source addresses over 127.0.0.0/8 so that ephemeral ports last.
-	local := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/20000), byte(1+i%250))}
+	local := &net.TCPAddr{IP: net.IPv4(127, byte(w), byte(1+i/20000), byte(1+i%250))}
 	d := net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -333,4 +351,108 @@ func (cs *clients) latencies() []time.Duration {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return append([]time.Duration(nil), cs.lat...)
+}
+
+// idleScaled opens n idle streams over several gateway processes from
+// several client processes (each process here holds at most 20,000 files),
+// and reports the RSS of every gateway.
+func idleScaled(bin string, n, replicas, workers int) error {
+	ctx := context.Background()
+	port, err := servers.FreePort()
+	if err != nil {
+		return err
+	}
+	broker, err := servers.StartKfake(ctx, servers.KfakeOptions{Ports: []int{port}})
+	if err != nil {
+		return err
+	}
+	defer broker.Stop(ctx)
+	var gws []*gateway
+	var addrs []string
+	for range replicas {
+		gw, err := startGateway(bin, broker.Seeds())
+		if err != nil {
+			return err
+		}
+		defer gw.stop()
+		gws = append(gws, gw)
+		addrs = append(addrs, gw.addr)
+	}
+	before := make([]int64, len(gws))
+	for i, gw := range gws {
+		before[i] = gw.rss()
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var cmds []*exec.Cmd
+	var stdins []interface{ Close() error }
+	ready := make(chan error, workers)
+	for w := range workers {
+		cmd := exec.Command(self, "-worker-of", strings.Join(addrs, ","), "-worker-index", strconv.Itoa(w), "-conns", strconv.Itoa(n/workers))
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cmds, stdins = append(cmds, cmd), append(stdins, in)
+		go func() {
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err == nil && !strings.HasPrefix(line, "ready") {
+				err = fmt.Errorf("worker: %s", line)
+			}
+			ready <- err
+		}()
+	}
+	defer func() {
+		for i, c := range cmds {
+			stdins[i].Close()
+			c.Wait()
+		}
+	}()
+	for range workers {
+		if err := <-ready; err != nil {
+			return err
+		}
+	}
+	fmt.Printf("opened %d streams over %d gateways from %d client processes in %v\n", n/workers*workers, replicas, workers, time.Since(start).Round(time.Millisecond))
+	time.Sleep(3 * time.Second)
+	var total int64
+	for i, gw := range gws {
+		rss := gw.rss()
+		total += rss - before[i]
+		fmt.Printf("gateway %d: RSS %d KiB before, %d KiB after\n", i, before[i], rss)
+	}
+	fmt.Printf("idle streams: %d, gateway RSS added: %d KiB, %.1f KiB per stream\n", n/workers*workers, total, float64(total)/float64(n/workers*workers))
+	return nil
+}
+
+// worker opens n streams round-robin over addrs, says "ready", and holds
+// them until its standard input closes.
+func worker(addrs []string, w, n int) error {
+	cs := &clients{}
+	for i := range n {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"iss": "freshet", "aud": "freshet-sse", "sub": fmt.Sprintf("w%d-user%d", w, i),
+			"exp": time.Now().Add(time.Hour).Unix(),
+		}).SignedString([]byte(secret))
+		if err != nil {
+			return err
+		}
+		if err := cs.open(addrs[i%len(addrs)], w+1, i, "/v1/stream?token="+tok); err != nil {
+			return fmt.Errorf("stream %d: %w", i, err)
+		}
+	}
+	fmt.Println("ready")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	return nil
 }
