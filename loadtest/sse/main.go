@@ -80,11 +80,7 @@ func main() {
 
 func run(mode, bin string, n, nEvents int, duration time.Duration) error {
 	ctx := context.Background()
-	port, err := servers.FreePort()
-	if err != nil {
-		return err
-	}
-	broker, err := servers.StartKfake(ctx, servers.KfakeOptions{Ports: []int{port}})
+	broker, err := startBroker(ctx)
 	if err != nil {
 		return err
 	}
@@ -358,11 +354,7 @@ func (cs *clients) latencies() []time.Duration {
 // and reports the RSS of every gateway.
 func idleScaled(bin string, n, replicas, workers int) error {
 	ctx := context.Background()
-	port, err := servers.FreePort()
-	if err != nil {
-		return err
-	}
-	broker, err := servers.StartKfake(ctx, servers.KfakeOptions{Ports: []int{port}})
+	broker, err := startBroker(ctx)
 	if err != nil {
 		return err
 	}
@@ -455,4 +447,14 @@ func worker(addrs []string, w, n int) error {
 	fmt.Println("ready")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	return nil
+}
+
+// startBroker starts the in-process broker on a fixed free port, so that the
+// gateway processes can reach it.
+func startBroker(ctx context.Context) (*servers.Kfake, error) {
+	port, err := servers.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return servers.StartKfake(ctx, servers.KfakeOptions{Ports: []int{port}})
 }
