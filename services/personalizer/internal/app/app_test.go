@@ -81,7 +81,7 @@ type child struct {
 	mu  *sync.Mutex
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,13 +105,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // startChild starts the personalizer with only the variables the local stack
 // runner sets, plus test topic names, group and transactional id, and waits
 // until /readyz answers 200.
-func startChild(t *testing.T, env []string) *child {
+func startChild(t testing.TB, env []string) *child {
 	return startChildIn(t, "", env)
 }
 
 // startChildIn is startChild with the working directory dir ("" for the
 // test's).
-func startChildIn(t *testing.T, dir string, env []string) *child {
+func startChildIn(t testing.TB, dir string, env []string) *child {
 	t.Helper()
 	admin := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -161,7 +161,7 @@ func (c *child) kill9(t *testing.T) {
 	_ = c.cmd.Wait()
 }
 
-func (c *child) stop(t *testing.T) {
+func (c *child) stop(t testing.TB) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -138,7 +138,9 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Profiles: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20),
+		// Bounded buffers: the table, not the fetches, should hold the
+		// memory (see docs/personalizer.md, "Memory").
+		kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(2<<20),
 	)...)
 	if err != nil {
 		return fmt.Errorf("engine: restore client: %w", err)
@@ -150,7 +152,7 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 		decoded []decodedProfile
 	)
 	for len(ends) > 0 {
-		fetches := cl.PollFetches(ctx)
+		fetches := cl.PollRecords(ctx, restoreBatch)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -189,6 +191,9 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 		zap.Int("profiles", e.table.Len()), zap.Duration("took", took), zap.Any("partitions", slices.Sorted(maps.Keys(committed))))
 	return nil
 }
+
+// restoreBatch bounds the records decoded at once while restoring.
+const restoreBatch = 16384
 
 // decodedProfile is a decoded user.profiles record: a profile to upsert, or
 // a user to delete (tombstone or deleted=true).

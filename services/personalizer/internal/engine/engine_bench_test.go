@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
-	"github.com/freshet/freshet/services/personalizer/internal/wire"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -23,54 +21,6 @@ import (
 // run them:
 //
 //	go test -run '^$' -bench . -benchtime 1x ./services/personalizer/internal/engine/
-
-// benchProfiles produces n profiles of 5 interests among 2,000 tags, 3
-// follows and 2 segments, and returns when the broker acked them.
-func benchProfiles(b *testing.B, e *env, n int, extra func(i int, up *events.UserProfile)) {
-	b.Helper()
-	c, err := codec.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<20))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := context.Background()
-	errs := make(chan error, 1)
-	for i := range n {
-		up := events.UserProfile{UserID: "user-" + strconv.Itoa(i), Locale: "en-GB", Region: "r" + strconv.Itoa(i%50)}
-		for j := range 5 {
-			up.Interests = append(up.Interests, events.Interest{Tag: "tag" + strconv.Itoa((i*7+j*131)%2000), Weight: 0.5 + float64(j)/10})
-		}
-		up.Follows = []string{"author:" + strconv.Itoa(i%500), "section:s" + strconv.Itoa(i%20), "tag:tag" + strconv.Itoa(i%2000)}
-		up.Segments = []string{"seg" + strconv.Itoa(i%10), "all"}
-		if extra != nil {
-			extra(i, &up)
-		}
-		v, err := c.EncodeEvent(ctx, e.topics.Profiles, up)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cl.Produce(ctx, &kgo.Record{Topic: e.topics.Profiles, Key: []byte(up.UserID), Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
-	}
-}
 
 // rssMiB returns the process's resident set size and its peak, in MiB.
 func rssMiB() (cur, peak float64) {
@@ -101,26 +51,8 @@ func BenchmarkRestore1M(b *testing.B) {
 	const n = 1_000_000
 	e := newEnv(b, 12, 12)
 	e.start("topics").stop() // creates the topics
-	benchProfiles(b, e, n, nil)
-	// As a previous owner would have: commit every partition's end offset
-	// with its progress, so that the next instance restores all of it.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(context.Background(), e.topics.Profiles)
-	if err != nil {
-		b.Fatal(err)
-	}
-	offs := kadm.Offsets{}
-	ends.Each(func(o kadm.ListedOffset) {
-		offs.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1, Metadata: wire.Progress{}.String()})
-	})
-	if _, err := adm.CommitOffsets(context.Background(), e.group, offs); err != nil {
-		b.Fatal(err)
-	}
-	cl.Close()
+	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, n, nil)
+	ptest.CommitEnd(b, e.seeds, e.group, e.topics.Profiles)
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -154,7 +86,7 @@ func BenchmarkChange10kUsers(b *testing.B) {
 	const users = 10_000
 	e := newEnv(b, 12, 12)
 	in := e.start("a")
-	benchProfiles(b, e, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
+	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
 	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.ConsumeTopics(e.topics.Deliveries),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -204,7 +136,7 @@ func BenchmarkDeliveriesThroughput(b *testing.B) {
 	e := newEnv(b, 12, 12)
 	e.cfg.MaxChangesPerTransaction = 20
 	in := e.start("a")
-	benchProfiles(b, e, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
+	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
 	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
 	e.prod.Changes(change("warm", 1, "hot"))
 	e.caughtUp()

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +310,73 @@ func caughtUp(ctx context.Context, adm *kadm.Client, group string, topics Topics
 func DLQ(t testing.TB, seeds []string, topic string) []*kgo.Record {
 	t.Helper()
 	return ReadAll(t, seeds, kafka.DLQTopic(topic))
+}
+
+// ManyProfiles produces n profiles to topic as fast as the broker takes
+// them: 5 interests among 2,000 tags, 3 follows and 2 segments each, user
+// ids "user-<i>"; extra, when not nil, changes profile i before it is
+// encoded. It returns when the broker acked them all.
+func ManyProfiles(t testing.TB, seeds []string, topic string, n int, extra func(i int, up *events.UserProfile)) {
+	t.Helper()
+	c, err := codec.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	var firstErr atomic.Value
+	for i := range n {
+		up := events.UserProfile{UserID: "user-" + strconv.Itoa(i), Locale: "en-GB", Region: "r" + strconv.Itoa(i%50)}
+		for j := range 5 {
+			up.Interests = append(up.Interests, events.Interest{Tag: "tag" + strconv.Itoa((i*7+j*131)%2000), Weight: 0.5 + float64(j)/10})
+		}
+		up.Follows = []string{"author:" + strconv.Itoa(i%500), "section:s" + strconv.Itoa(i%20), "tag:tag" + strconv.Itoa(i%2000)}
+		up.Segments = []string{"seg" + strconv.Itoa(i%10), "all"}
+		if extra != nil {
+			extra(i, &up)
+		}
+		v, err := c.EncodeEvent(ctx, topic, up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(up.UserID), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := firstErr.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CommitEnd commits, for group, every partition of the profiles topic at
+// its end offset with an empty progress, as a previous owner would have
+// after applying them: the next instance restores all of them.
+func CommitEnd(t testing.TB, seeds []string, group, topic string) {
+	t.Helper()
+	adm, cl := admin(t, seeds)
+	defer cl.Close()
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	ends.Each(func(o kadm.ListedOffset) {
+		offs.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1, Metadata: wire.Progress{}.String()})
+	})
+	resp, err := adm.CommitOffsets(context.Background(), group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
