@@ -222,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+	if ct := r.Header.Get("Content-Type"); !jsonContentType(ct) {
 		s.fail(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
 		return
 	}
@@ -282,6 +282,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.accepted.Add(float64(len(recs)))
 	s.reply(w, http.StatusAccepted, map[string]any{"accepted": len(recs), "event_ids": ids})
+}
+
+// jsonContentType accepts application/json, no type, and the types curl
+// and browsers' sendBeacon send by default for a plain body
+// (application/x-www-form-urlencoded, text/plain): the body is read as JSON
+// in every case and must be JSON.
+func jsonContentType(ct string) bool {
+	mt, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(ct)), ";")
+	switch strings.TrimSpace(mt) {
+	case "", "application/json", "application/x-www-form-urlencoded", "text/plain":
+		return true
+	}
+	return strings.HasSuffix(mt, "+json")
 }
 
 // authenticate returns the name of the request's API key.

@@ -62,9 +62,13 @@ func newEnv(t *testing.T, edit func(*Options)) *env {
 }
 
 func (e *env) post(key, body string) (int, apiError, map[string]any) {
+	return e.postType(key, "application/json", body)
+}
+
+func (e *env) postType(key, contentType, body string) (int, apiError, map[string]any) {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.http.URL+Path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -174,7 +178,11 @@ func TestRejections(t *testing.T) {
 			t.Errorf("%s: %d %q; want %d naming %q", tc.name, code, msg, tc.code, tc.want)
 		}
 	}
-	if code, _, _ := e.post(goodKey, `{"op":"create","content_id":"marker"}`); code != 202 {
+	if code, ae, _ := e.postType(goodKey, "multipart/form-data; boundary=x", `{"op":"create","content_id":"1"}`); code != 415 || !strings.Contains(ae.Error, "Content-Type") {
+		t.Errorf("multipart body: %d %q; want 415 naming Content-Type", code, ae.Error)
+	}
+	// curl -d sends application/x-www-form-urlencoded: the JSON body is read.
+	if code, _, _ := e.postType(goodKey, "application/x-www-form-urlencoded", `{"op":"create","content_id":"marker"}`); code != 202 {
 		t.Fatalf("marker: %d", code)
 	}
 	if got := e.onTopic("marker"); len(got) != 0 {
