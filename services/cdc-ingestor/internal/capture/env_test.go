@@ -44,6 +44,8 @@ type testEnv struct {
 	stop    func()
 	why     string // what consume's want func last missed
 	observe func(time.Duration)
+	latency *LatencySampler // when set, given to the capture
+	log     *zap.Logger     // when set, the capture's logger
 }
 
 // newEnv makes a database holding the example tables, a pipeline whose
@@ -109,7 +111,12 @@ func (e *testEnv) exec(sql string, args ...any) {
 func (e *testEnv) start() *Capture {
 	e.t.Helper()
 	e.metrics = NewMetrics(prometheus.NewRegistry())
-	c, err := New(Options{DSN: e.dsn, Pipeline: e.p, Client: e.client, Codec: e.codec, Metrics: e.metrics, StatusInterval: 100 * time.Millisecond, TableWait: 100 * time.Millisecond, AckObserver: e.observe}, zaptest.NewLogger(e.t).Named("capture"))
+	log := e.log
+	if log == nil {
+		log = zaptest.NewLogger(e.t).Named("capture")
+	}
+	c, err := New(Options{DSN: e.dsn, Pipeline: e.p, Client: e.client, Codec: e.codec, Metrics: e.metrics, Latency: e.latency,
+		StatusInterval: 100 * time.Millisecond, TableWait: 100 * time.Millisecond, AckObserver: e.observe}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
