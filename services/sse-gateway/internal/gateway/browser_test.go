@@ -43,7 +43,8 @@ const testPage = `<!doctype html>
 <body><h1>Freshet client test</h1><p id="status">loading</p>
 <script src="%[1]s/v1/client.js"></script>
 <script>
-window.got = []; window.kinds = [];
+window.got = []; window.kinds = []; window.domEvents = 0;
+window.addEventListener("freshet:delivery", () => window.domEvents++);
 window.stream = Freshet.connect({
   url: "%[1]s/v1/stream", token: "%[2]s", channels: ["breaking"], route: "/test/:id",
   beaconInterval: 300,
@@ -182,6 +183,34 @@ func TestBrowserClient(t *testing.T) {
 	for _, id := range append(wantUser, wantChannel...) {
 		if !lagged[id] {
 			t.Fatalf("no lag beacon for delivery %s", id)
+		}
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.domEvents`)); n != len(got()) {
+		t.Fatalf("freshet:delivery DOM events: %d, deliveries %d", n, len(got()))
+	}
+
+	// Leaving the page: an interaction first (for INP), then the page is
+	// hidden and unloaded, and the client sends what is left with
+	// navigator.sendBeacon: LCP and CLS are reported then.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("h1")), chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !vitals[events.VitalLCP] || !vitals[events.VitalCLS] || !vitals[events.VitalINP] {
+		if time.Now().After(deadline) {
+			t.Fatalf("no beacon with LCP, CLS and INP after the page was left: vitals %v", vitals)
+		}
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		for _, r := range fs.Records() {
+			ev, _, err := e.codec.DecodeEvent(context.Background(), r.Value)
+			if err != nil {
+				t.Fatalf("beacon does not decode: %v", err)
+			}
+			for _, m := range ev.(*events.RumBeacon).Metrics {
+				vitals[m.Name] = true
+			}
 		}
 	}
 	t.Logf("page events: %v; vitals in beacons: %v", kinds, vitals)

@@ -4,10 +4,12 @@
 //     url: "https://gateway.example/v1/stream",   // default: this script's origin
 //     token: "<JWT>",                             // or a function returning one
 //     channels: ["breaking"],
-//     onDelivery: (d) => render(d),               // each delivery once, in order
-//     onEvent: (type, data) => {},                // ready, missed, reconnect, disconnect
 //     route: "/articles/:id",                     // route template for RUM
+//     onDelivery: (d) => render(d),               // each delivery once, in order
+//     onEvent: (type, data) => {},                // ready, missed, reconnect, disconnect, error
 //   });
+//   // or listen on window: "freshet:delivery" (detail: the delivery),
+//   // "freshet:ready", "freshet:missed", "freshet:reconnect", ...
 //   stream.close();
 //
 // It wraps EventSource: reconnects with the last event id (also after the
@@ -218,10 +220,12 @@ class Stream {
     if (this.seenOrder.length > SEEN_MAX) this.seen.delete(this.seenOrder.shift());
     if (d.committed_at && this.rum) this.rum.lag(d.event_id, Date.now() - d.committed_at);
     if (this.opts.onDelivery) this.opts.onDelivery(d, e.lastEventId);
+    window.dispatchEvent(new CustomEvent("freshet:delivery", { detail: d }));
   }
 
   emit(type, data) {
     if (this.opts.onEvent) this.opts.onEvent(type, data);
+    window.dispatchEvent(new CustomEvent("freshet:" + type, { detail: data }));
   }
 
   flush() {
