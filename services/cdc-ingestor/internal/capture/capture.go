@@ -133,6 +133,12 @@ func (c *Capture) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		// Let the events in flight finish (bounded), so the next session,
+		// which streams again from the confirmed LSN, re-sends as few as
+		// possible; those it re-sends keep their ids.
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = c.opts.Client.Flush(fctx)
+		cancel()
 		if time.Since(started) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
