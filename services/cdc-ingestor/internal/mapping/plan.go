@@ -252,18 +252,28 @@ func (p *Plan) OldKey(ch Change) (string, bool) {
 	return oldKey, true
 }
 
+// identify returns the key of the row an event describes, the event's
+// source and its id, events.ChangeID(db, table, lsn, key).
+func (p *Plan) identify(cur *row, ch Change) (string, events.Source, string, error) {
+	id, ok := p.Key(cur.t)
+	if !ok {
+		return "", events.Source{}, "", fmt.Errorf("table %s: %w: a key column (%s) is null or was not sent", p.name, ErrValue, strings.Join(KeyColumns(p.Table), ", "))
+	}
+	src := ch.Source
+	src.Table = p.name
+	return id, src, events.ChangeID(src.DB, src.Table, src.LSN, id), nil
+}
+
 // Content maps a change of a content table to a ContentChange. The event id
 // is events.ChangeID(db, table, lsn, content id).
 func (p *Plan) Content(ch Change) (events.ContentChange, error) {
 	cur, old := p.sides(ch)
-	id, ok := p.Key(cur.t)
-	if !ok {
-		return events.ContentChange{}, fmt.Errorf("table %s: %w: a key column (%s) is null or was not sent", p.name, ErrValue, strings.Join(KeyColumns(p.Table), ", "))
+	id, src, eventID, err := p.identify(cur, ch)
+	if err != nil {
+		return events.ContentChange{}, err
 	}
-	src := ch.Source
-	src.Table = p.name
 	c := events.ContentChange{
-		EventID:   events.ChangeID(src.DB, src.Table, src.LSN, id),
+		EventID:   eventID,
 		Source:    src,
 		Trace:     events.Trace{CommittedAt: src.CommitTime},
 		Op:        ch.Op,
@@ -281,7 +291,6 @@ func (p *Plan) Content(ch Change) (events.ContentChange, error) {
 	if s, st := cur.field(pipeline.FieldBody); st == present {
 		c.Body = &s
 	}
-	var err error
 	if c.Tags, err = cur.list(pipeline.FieldTags); err != nil {
 		return c, fmt.Errorf("table %s: %w", p.name, err)
 	}
@@ -321,14 +330,12 @@ func (p *Plan) Content(ch Change) (events.ContentChange, error) {
 // delete, or a row whose deleted column is true, has Deleted set.
 func (p *Plan) Profile(ch Change) (events.UserProfile, error) {
 	cur, _ := p.sides(ch)
-	id, ok := p.Key(cur.t)
-	if !ok {
-		return events.UserProfile{}, fmt.Errorf("table %s: %w: a key column (%s) is null or was not sent", p.name, ErrValue, strings.Join(KeyColumns(p.Table), ", "))
+	id, src, eventID, err := p.identify(cur, ch)
+	if err != nil {
+		return events.UserProfile{}, err
 	}
-	src := ch.Source
-	src.Table = p.name
 	u := events.UserProfile{
-		EventID:   events.ChangeID(src.DB, src.Table, src.LSN, id),
+		EventID:   eventID,
 		Source:    src,
 		Trace:     events.Trace{CommittedAt: src.CommitTime},
 		UserID:    id,
@@ -337,7 +344,6 @@ func (p *Plan) Profile(ch Change) (events.UserProfile, error) {
 		Region:    cur.str(pipeline.FieldRegion),
 		UpdatedAt: src.CommitTime,
 	}
-	var err error
 	if s, st := cur.field(pipeline.FieldInterests); st == present {
 		if u.Interests, err = ParseInterests(s); err != nil {
 			return u, fmt.Errorf("table %s: column %s (interests): %w", p.name, p.Table.Columns[pipeline.FieldInterests], err)
