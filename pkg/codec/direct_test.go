@@ -155,6 +155,33 @@ func TestDirectPathThroughTheAPI(t *testing.T) {
 		}
 	}
 
+	// Decoding: values of the current schemas take the direct path in both
+	// framings (DecodeTyped leaves Native nil only then); a value written
+	// with a past version is resolved by goavro.
+	for _, framing := range []Framing{SingleObject, Confluent} {
+		c := pairs[framing][0]
+		data, err := c.EncodeEvent(ctx, "content.deliveries", samples()["Delivery/full"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, d, err := c.DecodeTyped(ctx, data); err != nil || d.Native != nil || d.Framing != framing {
+			t.Errorf("%s: DecodeTyped = %+v, %v; want the direct path", framing, d, err)
+		}
+	}
+	v1 := newCodec(t, WithSchemas(schemaFS(t, withoutFields("regions", "before"))))
+	v1Schema, err := v1.Schema(events.ContentChangeSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := v1.EncodeEvent(ctx, "", samples()["ContentChange/full"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, d, err := newCodec(t, WithWriterSchemas(v1Schema.JSON)).DecodeTyped(ctx, old)
+	if err != nil || !d.Resolved || d.Native == nil || ev.(*events.ContentChange).Regions != nil {
+		t.Errorf("past writer: DecodeTyped = %#v, %+v, %v; want it resolved by goavro", ev, d, err)
+	}
+
 	bad := []events.Event{
 		events.Delivery{Op: "upsert"},
 		&events.ContentChange{Op: ""},

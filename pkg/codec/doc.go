@@ -41,7 +41,7 @@
 // # The direct path for typed events
 //
 // Building native maps costs more than the Avro encoding itself, so the
-// typed methods skip them where they can. EncodeEvent and AppendEncodeEvent
+// typed methods skip them where they can: the direct (fast) path. EncodeEvent and AppendEncodeEvent
 // write the Avro body of the six event structs directly (direct_events.go,
 // hand-written for the current schemas), after the same framing header as
 // Encode; the bytes are those goavro writes for ev.Native(), except that map
