@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -404,7 +405,13 @@ func (c *Capture) produce(tr *tracker, x *txn, rec *kgo.Record, table, op string
 	tr.add(x)
 	m := c.opts.Metrics
 	observe := c.opts.AckObserver
-	c.opts.Client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+	c.opts.Client.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
+		if tooLarge(err) && eventID != "" {
+			// Retrying cannot help, and failing would stop the stream on
+			// this row for good: the DLQ gets what fits, and the reason.
+			go c.deadLetterTooLarge(tr, x, r, eventID, err)
+			return
+		}
 		if err == nil && observe != nil && !src.CommitTime.IsZero() {
 			observe(time.Since(src.CommitTime))
 		}
@@ -418,6 +425,30 @@ func (c *Capture) produce(tr *tracker, x *txn, rec *kgo.Record, table, op string
 				}
 			}
 		}
+		if err != nil {
+			c.count("produce")
+		}
+		tr.done(x, err)
+	})
+}
+
+// tooLarge reports whether err says a record is larger than the producer
+// or the broker accept.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// deadLetterTooLarge sends, in place of an event too large for Kafka, a
+// dead letter with its key, id, size and the reason (the value itself
+// cannot fit either), and settles the event's place in x when it is acked.
+func (c *Capture) deadLetterTooLarge(tr *tracker, x *txn, r *kgo.Record, eventID string, reason error) {
+	val, _ := json.Marshal(map[string]any{"event_id": eventID, "value_bytes": len(r.Value), "value": "dropped: larger than Kafka accepts"})
+	rec := c.dlq.Record(&kgo.Record{Topic: r.Topic, Key: r.Key, Value: val}, fmt.Errorf("event %s of %d bytes: %w", eventID, len(r.Value), reason), time.Now())
+	c.log.Warn("event too large for Kafka; sent to the dead-letter topic without its value", logging.Topic(rec.Topic), logging.EventID(eventID), zap.Int("value_bytes", len(r.Value)))
+	if m := c.opts.Metrics; m != nil {
+		m.DeadLetters.WithLabelValues(r.Topic).Inc()
+	}
+	c.opts.Client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 		if err != nil {
 			c.count("produce")
 		}

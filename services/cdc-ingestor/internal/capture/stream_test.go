@@ -373,3 +373,26 @@ func byID(list []*events.ContentChange) map[string][]*events.ContentChange {
 	}
 	return out
 }
+
+// An event larger than Kafka accepts goes to the DLQ with its id and size,
+// and the stream goes on.
+func TestEventTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.start()
+	e.exec(`INSERT INTO content (id, title, url, body) OVERRIDING SYSTEM VALUE VALUES (701, 'huge', '/huge', repeat('x', 2000000))`)
+	e.exec(insertContent, 702, "after", "/after")
+	topic := e.topic(pipeline.TopicContentChanges)
+	var dead, ok bool
+	e.consume(30*time.Second, func(recs []record) bool {
+		for _, r := range recs {
+			if r.Topic == kafka.DLQTopic(topic) && r.Key == "701" && strings.Contains(r.Headers[kafka.HeaderError], "2000") {
+				dead = true
+			}
+			if r.Topic == topic && r.Key == "702" {
+				ok = true
+			}
+		}
+		return dead && ok
+	}, topic, kafka.DLQTopic(topic))
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -276,6 +277,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.AckTimeout)
 	defer cancel()
 	if err := s.opts.Client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+			s.fail(w, http.StatusRequestEntityTooLarge, "an event is larger than Kafka accepts; send smaller events (other events of the request may have been accepted: send them again, they keep their ids)")
+			return
+		}
 		s.log.Warn("ingest: events not acked by Kafka", zap.String("api_key", name), zap.Int("events", len(recs)), zap.Error(err))
 		s.fail(w, http.StatusServiceUnavailable, "Kafka did not acknowledge the events in time; send them again (they keep their ids)")
 		return

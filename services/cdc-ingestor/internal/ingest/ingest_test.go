@@ -227,3 +227,13 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// An event the body limit lets through but Kafka does not accept gets 413.
+func TestEventLargerThanKafkaAccepts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) { o.MaxBody = 4 << 20 })
+	code, ae, _ := e.post(goodKey, `{"op":"create","content_id":"big","body":"`+strings.Repeat("x", 1_500_000)+`"}`)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(ae.Error, "larger than Kafka accepts") {
+		t.Fatalf("%d %q; want 413", code, ae.Error)
+	}
+}
