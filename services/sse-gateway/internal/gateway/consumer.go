@@ -72,12 +72,23 @@ func (g *Gateway) consume(ctx context.Context, h *hub) error {
 			}
 			g.metrics.consumed.Inc()
 			evs = append(evs, ev)
+			if len(evs) >= publishChunk {
+				h.publishBatch(evs, skips)
+				evs, skips = evs[:0], skips[:0]
+			}
 		})
 		if len(evs) > 0 {
 			h.publishBatch(evs, skips)
 		}
 	}
 }
+
+// publishChunk is how many records the consumer hands to the hub at once:
+// each stream is woken once per chunk and writes its part with one syscall
+// (many deliveries to one channel), while the first record of a large fetch
+// does not wait for the decoding of the whole fetch, nor wake every stream
+// at the same instant (one delivery per user).
+const publishChunk = 32
 
 // delivery is what a stream's "delivery" event carries, as JSON.
 type delivery struct {
