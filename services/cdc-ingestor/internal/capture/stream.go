@@ -292,18 +292,15 @@ func (s *stream) handle(ctx context.Context, walStart uint64, msg pgoutput.Messa
 	return nil
 }
 
+// relation records what Postgres said about a table, and rebuilds the
+// table's plan: a column added while streaming appears from here on.
 func (s *stream) relation(m *pgoutput.Relation) {
 	rs := &relState{rel: m}
 	if t := s.c.opts.Pipeline.Table(m.Namespace + "." + m.Name); t != nil {
 		rs.plan, rs.planErr = mapping.NewPlan(t, m)
 		if rs.planErr != nil {
 			s.c.log.Error("captured table cannot be mapped; its changes go to the dead-letter topic", zap.String("table", t.Name), zap.Error(rs.planErr))
-		}
-		if rs.plan == nil && rs.planErr == nil {
-			rs.planErr = errors.New("no plan")
-		}
-		if rs.planErr != nil {
-			rs.plan = &mapping.Plan{Table: t, Relation: m}
+			rs.plan = &mapping.Plan{Table: t, Relation: m} // names the table and topic of the dead letters
 		}
 	}
 	s.rels[m.ID] = rs
