@@ -14,6 +14,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +246,64 @@ func FuzzParseJWKS(f *testing.F) {
 			t.Fatal("no error and no key")
 		}
 	})
+}
+
+// A key rotated in at the JWKS URL is fetched when a token names its kid;
+// a refresh that fails keeps the keys and is reported.
+func TestJWKSRotation(t *testing.T) {
+	ctx := context.Background()
+	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
+	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var mu sync.Mutex
+	doc, status := jwksOf(k1, ec), 200
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.WriteHeader(status)
+		w.Write(doc)
+	}))
+	defer srv.Close()
+	cfg := hsConfig()
+	cfg.JWKS = srv.URL
+	cfg.JWKSRefresh = 20 * time.Millisecond
+	v, err := NewVerifier(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, k2, "r2", claims(nil))); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a key not in the JWKS: %v", err)
+	}
+	rotated := strings.Replace(string(jwksOf(k2, ec)), `"kid":"r1"`, `"kid":"r2"`, 1)
+	mu.Lock()
+	doc = []byte(rotated)
+	mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, k2, "r2", claims(nil))); err != nil {
+		t.Fatalf("the rotated key: %v", err)
+	}
+
+	mu.Lock()
+	status = 500
+	mu.Unlock()
+	reported := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	go v.Run(rctx, func(err error) {
+		select {
+		case reported <- err:
+		default:
+		}
+	})
+	select {
+	case err := <-reported:
+		if !strings.Contains(err.Error(), "500") {
+			t.Fatalf("reported: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failed refresh was not reported")
+	}
+	cancel()
+	if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, k2, "r2", claims(nil))); err != nil {
+		t.Fatalf("after a failed refresh the keys are gone: %v", err)
+	}
 }

@@ -165,9 +165,10 @@ func (v *Verifier) refreshOnMiss() bool {
 	return time.Since(v.fetched) >= v.cfg.JWKSRefresh || len(v.keys) == 0
 }
 
-// Run refreshes a JWKS URL every JWKSRefresh until ctx is done. It returns
-// nil at once when there is no URL to refresh.
-func (v *Verifier) Run(ctx context.Context) error {
+// Run refreshes a JWKS URL every JWKSRefresh until ctx is done, and hands a
+// failed refresh to report (the previous keys stay in use). Without a URL it
+// waits for ctx.
+func (v *Verifier) Run(ctx context.Context, report func(error)) error {
 	if !strings.Contains(v.cfg.JWKS, "://") {
 		<-ctx.Done()
 		return nil
@@ -179,7 +180,9 @@ func (v *Verifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			_ = v.load(ctx) // keeps the previous keys on failure; the next tick retries
+			if err := v.load(ctx); err != nil && ctx.Err() == nil && report != nil {
+				report(err) // the previous keys stay; the next tick retries
+			}
 		}
 	}
 }

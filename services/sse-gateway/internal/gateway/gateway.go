@@ -199,7 +199,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { serveDone <- g.srv.Serve(g.ln) }()
 	verifierCtx, stopVerifier := context.WithCancel(ctx)
 	defer stopVerifier()
-	go g.verifier.Run(verifierCtx)
+	go g.verifier.Run(verifierCtx, func(err error) {
+		g.log.Warn("JWKS refresh failed; the previous keys stay in use", logging.Error(err))
+	})
 	go func() { // ends the streams whose client went away
 		t := time.NewTicker(reapInterval)
 		defer t.Stop()
