@@ -12,26 +12,33 @@ import (
 // schema must be mirrored here; TestDirectPathMatchesSchemas fails until it
 // is.
 
-// Enum symbols, in schema order.
+// Enum symbols, in schema order, by enum.
 var (
-	originSymbols = []events.Origin{ // SourceOrigin
+	// SourceOrigin
+	originSymbols = []events.Origin{
 		events.OriginUnknown, events.OriginReplication, events.OriginSnapshot, events.OriginOutbox,
 		events.OriginHTTP, events.OriginProducer, events.OriginBrowser, events.OriginService,
 	}
-	opSymbols      = []events.Op{events.OpCreate, events.OpUpdate, events.OpDelete, events.OpTruncate} // ContentOp
-	outcomeSymbols = []events.PurgeOutcome{                                                            // PurgeOutcome
+	// ContentOp
+	opSymbols = []events.Op{events.OpCreate, events.OpUpdate, events.OpDelete, events.OpTruncate}
+	// PurgeOutcome
+	outcomeSymbols = []events.PurgeOutcome{
 		events.OutcomeUnknown, events.OutcomeAcked, events.OutcomeFailed, events.OutcomeSkipped,
 	}
-	deviceSymbols = []events.DeviceClass{ // DeviceClass
+	// DeviceClass
+	deviceSymbols = []events.DeviceClass{
 		events.DeviceUnknown, events.DeviceMobile, events.DeviceTablet, events.DeviceDesktop,
 	}
-	vitalSymbols = []events.VitalName{ // VitalName
+	// VitalName
+	vitalSymbols = []events.VitalName{
 		events.VitalLCP, events.VitalINP, events.VitalCLS, events.VitalTTFB, events.VitalFCP,
 	}
-	ratingSymbols = []events.VitalRating{ // VitalRating
+	// VitalRating
+	ratingSymbols = []events.VitalRating{
 		events.RatingGood, events.RatingNeedsImprovement, events.RatingPoor,
 	}
-	navSymbols = []events.NavigationType{ // NavigationType
+	// NavigationType
+	navSymbols = []events.NavigationType{
 		events.NavUnknown, events.NavNavigate, events.NavReload, events.NavBackForward,
 		events.NavBackForwardCache, events.NavPrerender, events.NavRestore,
 	}

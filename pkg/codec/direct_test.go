@@ -336,6 +336,18 @@ func TestDirectPathMatchesSchemas(t *testing.T) {
 	if len(enums) != len(tables) {
 		t.Errorf("schemas have %d enums, the direct path %d", len(enums), len(tables))
 	}
+
+	// The least sizes of array items, which bound the counts decoded.
+	mins := map[string]int{"Stage": minStage, "Reason": minReason, "Interest": minInterest, "WebVital": minVital, "SseLag": minLag}
+	for _, e := range current {
+		walkNodes(e.root, map[*node]bool{}, func(n *node) {
+			if n.kind == kArray && n.items.kind == kRecord {
+				if want, ok := mins[shortName(n.items.name)]; !ok || want != n.items.minSize {
+					t.Errorf("array of %s: items take at least %d bytes, direct_events.go says %d", n.items.name, n.items.minSize, want)
+				}
+			}
+		})
+	}
 }
 
 func strs[T ~string](s []T) []string {
@@ -347,24 +359,31 @@ func strs[T ~string](s []T) []string {
 }
 
 func collectEnums(n *node, out map[string][]string, seen map[*node]bool) {
+	walkNodes(n, seen, func(n *node) {
+		if n.kind == kEnum {
+			out[n.name] = n.symbols
+		}
+	})
+}
+
+// walkNodes calls fn for every node of a schema graph once.
+func walkNodes(n *node, seen map[*node]bool, fn func(*node)) {
 	if seen[n] {
 		return
 	}
 	seen[n] = true
-	if n.kind == kEnum {
-		out[n.name] = n.symbols
-	}
+	fn(n)
 	for _, f := range n.fields {
-		collectEnums(f.typ, out, seen)
+		walkNodes(f.typ, seen, fn)
 	}
 	for _, b := range n.branches {
-		collectEnums(b, out, seen)
+		walkNodes(b, seen, fn)
 	}
 	if n.items != nil {
-		collectEnums(n.items, out, seen)
+		walkNodes(n.items, seen, fn)
 	}
 	if n.values != nil {
-		collectEnums(n.values, out, seen)
+		walkNodes(n.values, seen, fn)
 	}
 }
 

@@ -41,15 +41,15 @@
 // # The direct path for typed events
 //
 // Building native maps costs more than the Avro encoding itself, so the
-// typed methods skip them where they can: the direct (fast) path. EncodeEvent and AppendEncodeEvent
-// write the Avro body of the six event structs directly (direct_events.go,
-// hand-written for the current schemas), after the same framing header as
-// Encode; the bytes are those goavro writes for ev.Native(), except that map
-// entries come in key order instead of Go's map iteration order, so that an
-// event always encodes to the same bytes. A value the direct encoder cannot
-// hold (an enum symbol the schema does not have) and any other type go
-// through ev.Native() and goavro, which encode it or return the same
-// ErrEncode as before.
+// typed methods skip them where they can: the direct (fast) path.
+// EncodeEvent and AppendEncodeEvent write the Avro body of the six event
+// structs directly (direct_events.go, hand-written for the current
+// schemas), after the same framing header as Encode. The bytes are those
+// goavro writes for ev.Native(), except that map entries come in key order
+// instead of Go's map iteration order, so that an event always encodes to
+// the same bytes. A value the direct encoder cannot hold (an enum symbol the
+// schema does not have), and any other type, go through ev.Native() and
+// goavro, which encode it or return the same ErrEncode as before.
 //
 // DecodeEvent and DecodeTyped decode a value whose writer schema is the
 // current compiled-in version of its event (by fingerprint, or a registry id
@@ -60,15 +60,16 @@
 // from the struct (ev.Native(), equal to what goavro decodes), which
 // DecodeTyped skips. A value written with a past version is decoded by
 // goavro and resolved as described above, and a value the direct decoder
-// refuses is passed to Decode too, so errors are exactly Decode's.
+// refuses goes through goavro's path too, so errors are exactly Decode's.
 //
 // The direct path is tied to the schema versions it was written for, by
 // fingerprint (directFingerprints): a Codec uses it only for current
-// schemas with those fingerprints, so a changed schema, or schemas loaded
-// with WithSchemas, fall back to goavro, and TestDirectPathMatchesSchemas
-// fails until direct_events.go is updated. Differential tests compare it
-// with goavro on the samples and on seeded random events, and
-// FuzzFastDecode on arbitrary bodies. docs/benchmarks.md has the figures.
+// schemas with those fingerprints, so a changed schema, or other schemas
+// loaded with WithSchemas, fall back to goavro, and
+// TestDirectPathMatchesSchemas fails until direct_events.go is updated.
+// Differential tests compare it with goavro on the samples and on seeded
+// random events, and FuzzFastDecode on arbitrary bodies. docs/benchmarks.md
+// has the figures.
 //
 // # Errors
 //
