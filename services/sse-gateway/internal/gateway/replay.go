@@ -66,7 +66,13 @@ func (g *Gateway) replay(ctx context.Context, c *conn, ranges []replay, s *strea
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := to[r.Partition]
-			if !ok || r.Offset >= end {
+			if !ok {
+				return
+			}
+			if r.Offset >= end {
+				// Past the range: what was at end-1 was skipped (an aborted
+				// transaction's record), and the range is done.
+				delete(to, r.Partition)
 				return
 			}
 			if r.Offset+1 >= end {
