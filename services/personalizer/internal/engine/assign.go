@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/logging"
-	"github.com/freshet/freshet/services/personalizer/internal/profiles"
+	"github.com/freshet/freshet/services/personalizer/internal/input"
 	"github.com/freshet/freshet/services/personalizer/internal/wire"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -149,7 +148,7 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 	var (
 		n, bad  int
 		batch   []*kgo.Record
-		decoded []decodedProfile
+		decoded []input.Profile
 	)
 	for len(ends) > 0 {
 		fetches := cl.PollRecords(ctx, restoreBatch)
@@ -174,7 +173,7 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 		})
 		decoded = e.decodeProfiles(ctx, batch, decoded[:0])
 		for i, d := range decoded {
-			if d.err != nil {
+			if d.Err != nil {
 				bad++ // sent to the DLQ by the owner that first consumed it
 				continue
 			}
@@ -195,18 +194,9 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 // restoreBatch bounds the records decoded at once while restoring.
 const restoreBatch = 16384
 
-// decodedProfile is a decoded user.profiles record: a profile to upsert, or
-// a user to delete (tombstone or deleted=true).
-type decodedProfile struct {
-	userID  string
-	profile profiles.Profile
-	deleted bool
-	err     error
-}
-
 // decodeProfiles decodes rs, in parallel for large batches, and appends the
 // results to dst in the order of rs.
-func (e *Engine) decodeProfiles(ctx context.Context, rs []*kgo.Record, dst []decodedProfile) []decodedProfile {
+func (e *Engine) decodeProfiles(ctx context.Context, rs []*kgo.Record, dst []input.Profile) []input.Profile {
 	dst = slices.Grow(dst, len(rs))[:len(rs)]
 	workers := min(runtime.GOMAXPROCS(0), len(rs)/256+1)
 	var wg sync.WaitGroup
@@ -218,7 +208,7 @@ func (e *Engine) decodeProfiles(ctx context.Context, rs []*kgo.Record, dst []dec
 		}
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				dst[i] = e.decodeProfile(ctx, rs[i])
+				dst[i] = input.DecodeProfile(ctx, e.codec, rs[i])
 			}
 		})
 	}
@@ -226,47 +216,14 @@ func (e *Engine) decodeProfiles(ctx context.Context, rs []*kgo.Record, dst []dec
 	return dst
 }
 
-func (e *Engine) decodeProfile(ctx context.Context, r *kgo.Record) decodedProfile {
-	if r.Value == nil {
-		if len(r.Key) == 0 {
-			return decodedProfile{err: errors.New("tombstone without a key")}
-		}
-		return decodedProfile{userID: string(r.Key), deleted: true}
-	}
-	ev, _, err := e.codec.DecodeTyped(ctx, r.Value)
-	if err != nil {
-		return decodedProfile{err: fmt.Errorf("decode user profile: %w", err)}
-	}
-	up, ok := ev.(*events.UserProfile)
-	if !ok {
-		return decodedProfile{err: fmt.Errorf("decode user profile: a %s on %s", ev.Schema(), r.Topic)}
-	}
-	id := up.UserID
-	if id == "" {
-		id = string(r.Key)
-	}
-	if id == "" {
-		return decodedProfile{err: errors.New("user profile without a user id")}
-	}
-	if up.Deleted {
-		return decodedProfile{userID: id, deleted: true}
-	}
-	p := profiles.Profile{UserID: id, Partition: r.Partition, Locale: up.Locale, Region: up.Region,
-		Follows: up.Follows, Segments: up.Segments, Interests: make([]profiles.Interest, len(up.Interests))}
-	for i, in := range up.Interests {
-		p.Interests[i] = profiles.Interest{Tag: in.Tag, Weight: in.Weight}
-	}
-	return decodedProfile{userID: id, profile: p}
-}
-
 // applyProfile applies a decoded profile record to the table.
-func (e *Engine) applyProfile(r *kgo.Record, d decodedProfile) {
-	if d.deleted {
-		e.table.Delete(d.userID)
+func (e *Engine) applyProfile(r *kgo.Record, d input.Profile) {
+	if d.Deleted {
+		e.table.Delete(d.UserID)
 		return
 	}
-	d.profile.Partition = r.Partition
-	e.table.Upsert(d.profile)
+	d.Profile.Partition = r.Partition
+	e.table.Upsert(d.Profile)
 }
 
 // repositionContent (re)starts the content consumer at the lowest progress
@@ -298,7 +255,7 @@ func (e *Engine) repositionContent() error {
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Content: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(e.cfg.PollWait),
+		kgo.FetchMaxWait(max(e.cfg.PollWait, 10*time.Millisecond)), // franz-go's minimum
 	)...)
 	if err != nil {
 		return fmt.Errorf("engine: content consumer: %w", err)

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/services/personalizer/internal/input"
 	"github.com/freshet/freshet/services/personalizer/internal/scoring"
 	"github.com/freshet/freshet/services/personalizer/internal/wire"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -118,6 +118,10 @@ func (t *txn) toDLQ(r *kgo.Record, reason error) {
 // in-memory progress back and rewinds the content consumer.
 func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) error {
 	start := e.now()
+	// A shutdown lets the batch under way finish: the transaction runs on a
+	// context of its own, bounded by the transaction timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.TransactionTimeout)
+	defer cancel()
 	if err := e.sess.Begin(); err != nil {
 		return fmt.Errorf("engine: begin transaction: %w", err)
 	}
@@ -168,9 +172,6 @@ func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) err
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return fmt.Errorf("engine: end transaction: %w", err)
 	}
 	return nil
@@ -227,10 +228,10 @@ func (e *Engine) applyProfiles(ctx context.Context, t *txn, rs []*kgo.Record) {
 		r := keep[i]
 		e.owned[r.Partition].profileNext = r.Offset + 1
 		switch {
-		case d.err != nil:
-			t.toDLQ(r, d.err)
+		case d.Err != nil:
+			t.toDLQ(r, d.Err)
 			e.m.profiles.WithLabelValues("dlq").Inc()
-		case d.deleted:
+		case d.Deleted:
 			e.applyProfile(r, d)
 			e.m.profiles.WithLabelValues("delete").Inc()
 		default:
@@ -263,7 +264,7 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		}
 		return false
 	}
-	change, err := e.decodeChange(ctx, r)
+	change, err := input.DecodeChange(ctx, e.codec, r)
 	if err != nil {
 		// One instance sends it to the DLQ: the owner of the user
 		// partition numbered like the content partition (mod the count).
@@ -391,19 +392,4 @@ func (e *Engine) channels(c *events.ContentChange, f pipeline.Fields) ([]string,
 		}
 	}
 	return nil, true
-}
-
-func (e *Engine) decodeChange(ctx context.Context, r *kgo.Record) (*events.ContentChange, error) {
-	if r.Value == nil {
-		return nil, errors.New("decode content change: empty value")
-	}
-	ev, _, err := e.codec.DecodeTyped(ctx, r.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode content change: %w", err)
-	}
-	c, ok := ev.(*events.ContentChange)
-	if !ok {
-		return nil, fmt.Errorf("decode content change: a %s on %s", strings.TrimPrefix(ev.Schema(), events.Namespace+"."), r.Topic)
-	}
-	return c, nil
 }

@@ -224,7 +224,7 @@ func (t *Table) compact(p Profile) user {
 		ins[n] = ins[i]
 		n++
 	}
-	ins = ins[:n]
+	ins = ins[:min(n, MaxKeysPerRule)]
 	keys := make([]Key, len(ins), len(ins)+len(follows)+len(segments))
 	weights := make([]float32, len(ins))
 	for i, x := range ins {
@@ -236,8 +236,8 @@ func (t *Table) compact(p Profile) user {
 		id:        p.UserID,
 		part:      p.Partition,
 		alive:     true,
-		nInterest: uint16(min(len(ins), 1<<16-1)),
-		nFollow:   uint16(min(len(follows), 1<<16-1)),
+		nInterest: uint16(len(ins)),
+		nFollow:   uint16(len(follows)),
 		locale:    t.intern(p.Locale),
 		region:    t.intern(p.Region),
 		keys:      keys,
@@ -256,8 +256,13 @@ func (t *Table) internSet(ss []string) []Key {
 		}
 	}
 	slices.Sort(ks)
-	return slices.Compact(ks)
+	ks = slices.Compact(ks)
+	return ks[:min(len(ks), MaxKeysPerRule)]
 }
+
+// MaxKeysPerRule bounds the interests, follows and segments kept of one
+// profile; a profile with more keeps the first (by key order).
+const MaxKeysPerRule = 1<<16 - 1
 
 // reindex adds slot to the postings of the keys in now but not in before,
 // and counts the postings of keys in before but not in now as stale.
