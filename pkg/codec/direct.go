@@ -98,8 +98,11 @@ func appendDirect(b []byte, ev events.Event) (_ []byte, ok bool) {
 
 // decodeDirect decodes the Avro body of a value of the current version of
 // schema, returning a pointer to its event. Its errors wrap ErrTruncated or
-// ErrMalformed.
-func decodeDirect(schema string, body []byte) (events.Event, error) {
+// ErrMalformed. lossy is true when the event holds a value differently from
+// the bytes, as events.FromNative would too, so that ev.Native() is not
+// what goavro decodes: a timestamp-micros union holding the zero time, a
+// duration beyond what a time.Duration holds, PurgeAudit.error holding "".
+func decodeDirect(schema string, body []byte) (_ events.Event, lossy bool, _ error) {
 	r := newReader(body)
 	var ev events.Event
 	switch schema {
@@ -128,10 +131,10 @@ func decodeDirect(schema string, body []byte) (events.Event, error) {
 		r.purgeAudit(v)
 		ev = v
 	default:
-		return nil, ErrUnknownSchema
+		return nil, false, ErrUnknownSchema
 	}
 	if err := r.finish(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return ev, nil
+	return ev, r.lossy, nil
 }

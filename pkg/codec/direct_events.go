@@ -330,10 +330,11 @@ func (r *reader) purgeAudit(p *events.PurgeAudit) {
 	p.StatusCode = int(r.int())
 	if r.some() {
 		p.Error = r.str()
+		r.lossy = r.lossy || p.Error == "" // the event reads as null
 	}
 	p.StartedAt = r.time()
 	p.FinishedAt = r.time()
-	p.LatencyFromCommit = events.MicrosDuration(r.long())
+	p.LatencyFromCommit = r.micros()
 }
 
 // ---- RumBeacon ----
@@ -414,7 +415,7 @@ func (r *reader) latencySample(l *events.LatencySample) {
 	l.Service = r.str()
 	l.Instance = r.str()
 	l.Stage = r.str()
-	l.Duration = events.MicrosDuration(r.long())
+	l.Duration = r.micros()
 	l.At = r.time()
 	l.Labels = r.strMap()
 }

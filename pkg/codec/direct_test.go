@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/freshet/freshet/pkg/codec/codectest"
 	"github.com/freshet/freshet/pkg/events"
@@ -93,7 +95,7 @@ func TestDirectDecodeMatchesGoavro(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: goavro: %v", names[i], err)
 		}
-		got, err := decodeDirect(ev.Schema(), data[soeHeaderLen:])
+		got, _, err := decodeDirect(ev.Schema(), data[soeHeaderLen:])
 		if err != nil {
 			t.Fatalf("%s: direct decoder: %v", names[i], err)
 		}
@@ -112,6 +114,53 @@ func TestDirectDecodeMatchesGoavro(t *testing.T) {
 		wantD.Native = nil
 		if err != nil || !sameValue(got, want) || !sameValue(gotD, wantD) {
 			t.Fatalf("%s: DecodeTyped = %#v, %+v, %v", names[i], got, gotD, err)
+		}
+	}
+}
+
+// TestDirectDecodeEdgeValues decodes values the events hold differently
+// from the bytes (so that ev.Native() is not what goavro decodes), written
+// by goavro from native maps: DecodeEvent must still return what it returns
+// without the direct path, Native included, and DecodeTyped the same event.
+func TestDirectDecodeEdgeValues(t *testing.T) {
+	ctx := context.Background()
+	c, slow := newCodec(t), newCodec(t, withoutDirect())
+	zeroTime := map[string]any{"long.timestamp-micros": time.Time{}}
+	cases := []struct {
+		sample string
+		edit   map[string]any
+	}{
+		{"PurgeAudit/full", map[string]any{"error": map[string]any{"string": ""}}},
+		{"PurgeAudit/full", map[string]any{"latency_from_commit_us": int64(math.MinInt64)}},
+		{"LatencySample/full", map[string]any{"duration_us": int64(math.MaxInt64)}},
+		{"Delivery/full", map[string]any{"deadline": zeroTime}},
+		{"ContentChange/full", map[string]any{"published_at": zeroTime}},
+		{"RumBeacon/full", map[string]any{"client_time": zeroTime}},
+	}
+	for _, tc := range cases {
+		ev := samples()[tc.sample]
+		native := ev.Native()
+		for k, v := range tc.edit {
+			native[k] = v
+		}
+		data, err := c.Encode(ctx, "", ev.Schema(), native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, lossy, err := decodeDirect(ev.Schema(), data[soeHeaderLen:]); err != nil || !lossy {
+			t.Errorf("%s %v: decodeDirect lossy = %v, %v; want true", tc.sample, tc.edit, lossy, err)
+		}
+		want, wantD, err := slow.DecodeEvent(ctx, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotD, err := c.DecodeEvent(ctx, data)
+		if err != nil || !sameValue(got, want) || !sameValue(gotD, wantD) {
+			t.Errorf("%s %v: DecodeEvent\n got %v %s\nwant %s", tc.sample, tc.edit, err, dump(gotD.Native), dump(wantD.Native))
+		}
+		got, _, err = c.DecodeTyped(ctx, data)
+		if err != nil || !sameValue(got, want) {
+			t.Errorf("%s %v: DecodeTyped = %#v, %v\nwant %#v", tc.sample, tc.edit, got, err, want)
 		}
 	}
 }
@@ -248,7 +297,7 @@ func TestDirectDecodeRejects(t *testing.T) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			before := ms.TotalAlloc
-			_, err := decodeDirect(tc.schema, tc.body)
+			_, _, err := decodeDirect(tc.schema, tc.body)
 			runtime.ReadMemStats(&ms)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
@@ -416,7 +465,7 @@ func FuzzFastDecode(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	f.Fuzz(func(t *testing.T, schema uint8, body []byte) {
 		e := c.byName[names[int(schema)%len(names)]]
-		got, err := decodeDirect(e.Name, body)
+		got, _, err := decodeDirect(e.Name, body)
 		d, slowErr := c.decodeBody(e, Decoded{}, body)
 		var want events.Event
 		if slowErr == nil {

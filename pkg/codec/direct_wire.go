@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
+
+	"github.com/freshet/freshet/pkg/events"
 )
 
 // This file holds the Avro binary primitives of the direct path
@@ -163,6 +165,9 @@ type reader struct {
 	// spare is room for the string arrays of the value, so that small
 	// ones share an allocation (strs).
 	spare []string
+	// lossy is set when the event cannot hold a value exactly as the
+	// bytes have it (see decodeDirect).
+	lossy bool
 }
 
 func newReader(body []byte) *reader {
@@ -284,11 +289,25 @@ func readOpt[T any](r *reader, read func(*reader, *T)) *T {
 	return v
 }
 
+// optTime reads a ["null", timestamp-micros] union: the zero time for
+// null. A timestamp that is the zero time itself is lossy, since the event
+// then reads as null.
 func (r *reader) optTime() time.Time {
 	if !r.some() {
 		return time.Time{}
 	}
-	return r.time()
+	t := r.time()
+	r.lossy = r.lossy || t.IsZero()
+	return t
+}
+
+// micros reads a long of microseconds as a Duration, which is lossy where
+// the Duration saturates.
+func (r *reader) micros() time.Duration {
+	us := r.long()
+	d := events.MicrosDuration(us)
+	r.lossy = r.lossy || d.Microseconds() != us
+	return d
 }
 
 // enum reads a symbol of an enum.

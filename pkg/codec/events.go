@@ -66,7 +66,8 @@ func (c *Codec) decodeEvent(ctx context.Context, data []byte, native bool) (even
 		return nil, d, err
 	}
 	if w.direct {
-		if ev, err := decodeDirect(w.Name, body); err == nil {
+		ev, lossy, err := decodeDirect(w.Name, body)
+		if err == nil && !(native && lossy) {
 			d.Schema = w.Name
 			if native {
 				d.Native = ev.Native()
@@ -74,6 +75,8 @@ func (c *Codec) decodeEvent(ctx context.Context, data []byte, native bool) (even
 			return ev, d, nil
 		}
 		// Malformed: the goavro path below reports it as it always has.
+		// Lossy: ev.Native() would not be what goavro decodes, which
+		// Decoded.Native has always been.
 	}
 	if d, err = c.decodeBody(w, d, body); err != nil {
 		return nil, d, err
