@@ -14,7 +14,7 @@ func TestUpsertGetDelete(t *testing.T) {
 	got, ok := tb.Get("u")
 	want := Profile{UserID: "u", Partition: 3, Locale: "en", Region: "fr",
 		Interests: []Interest{{Tag: "go", Weight: 1.25}, {Tag: "rust", Weight: 0.5}}, // merged, empty tag dropped
-		Follows:   []string{"tag:go", "author:7"}, Segments: []string{"all"}} // deduplicated, in key order
+		Follows:   []string{"tag:go", "author:7"}, Segments: []string{"all"}}         // deduplicated, in key order
 	if !ok || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Get = %+v, want %+v", got, want)
 	}
