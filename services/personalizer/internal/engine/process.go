@@ -339,8 +339,11 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 	if err != nil {
 		e.log.Warn("delivery template", logging.Error(err))
 	}
-	var reasons []events.Reason
-	var slab []byte
+	var (
+		reasons []events.Reason
+		slab    []byte                          // keys and values, sliced per record
+		recs    = make([]kgo.Record, len(hits)) // one allocation for the change
+	)
 	sent := 0
 	for _, h := range hits {
 		if !needs(h.Partition) {
@@ -348,12 +351,15 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		}
 		reasons = e.scorer.Reasons(e.table, &q, h, reasons[:0])
 		id := events.ID(change.EventID, "user", h.UserID)
+		if cap(slab)-len(slab) < 1024+len(h.UserID) {
+			slab = make([]byte, 0, 64<<10)
+		}
+		n := len(slab)
+		slab = append(slab, h.UserID...)
+		key := slab[n:len(slab):len(slab)]
 		var val []byte
 		if tpl != nil {
-			if cap(slab)-len(slab) < 1024 {
-				slab = make([]byte, 0, 64<<10)
-			}
-			n := len(slab)
+			n = len(slab)
 			slab = tpl.Append(slab, id, h.UserID, h.Score, reasons)
 			val = slab[n:len(slab):len(slab)]
 		} else {
@@ -364,7 +370,9 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 				continue
 			}
 		}
-		t.produce(&kgo.Record{Topic: e.cfg.Topics.Deliveries, Partition: h.Partition, Key: []byte(h.UserID), Value: val})
+		r := &recs[sent]
+		r.Topic, r.Partition, r.Key, r.Value = e.cfg.Topics.Deliveries, h.Partition, key, val
+		t.produce(r)
 		sent++
 	}
 	t.users += sent
