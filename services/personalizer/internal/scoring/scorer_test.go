@@ -15,7 +15,7 @@ import (
 
 // rules returns the personalization rules of a pipeline file holding only
 // the given personalization section (indented YAML).
-func rules(t *testing.T, section string) *pipeline.Personalization {
+func rules(t testing.TB, section string) *pipeline.Personalization {
 	t.Helper()
 	p, err := pipeline.Parse("test.yaml", []byte("version: 1\npersonalization:\n"+section))
 	if err != nil {
