@@ -156,16 +156,28 @@ func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 	renew()
 	defer func() { cancel() }()
 	batch := make([]walMsg, 0, batchSize)
+	// flush hands the batch over. While the handler is behind (Kafka slow
+	// or away) it keeps confirming what was acked, so that Postgres does not
+	// end the connection after wal_sender_timeout.
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		select {
-		case out <- batch:
-			batch = make([]walMsg, 0, batchSize)
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		for {
+			wait := time.NewTimer(interval)
+			select {
+			case out <- batch:
+				wait.Stop()
+				batch = make([]walMsg, 0, batchSize)
+				return nil
+			case <-ctx.Done():
+				wait.Stop()
+				return ctx.Err()
+			case <-wait.C:
+				if err := s.sendStatus(); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for {
@@ -177,7 +189,7 @@ func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 		}
 		if !time.Now().Before(next) || rctx.Err() != nil {
 			if err := flush(); err != nil {
-				return nil
+				return ctxOr(ctx, err)
 			}
 			if err := s.sendStatus(); err != nil {
 				return err
@@ -212,7 +224,7 @@ func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 					next = time.Time{}
 				}
 				if err := flush(); err != nil {
-					return nil
+					return ctxOr(ctx, err)
 				}
 			case pglogrepl.XLogDataByteID:
 				x, err := pglogrepl.ParseXLogData(m.Data[1:])
@@ -229,12 +241,20 @@ func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 				_, commit := msg.(*pgoutput.Commit)
 				if commit || len(batch) == cap(batch) {
 					if err := flush(); err != nil {
-						return nil
+						return ctxOr(ctx, err)
 					}
 				}
 			}
 		}
 	}
+}
+
+// ctxOr returns nil when ctx is done (a shutdown, not a failure), else err.
+func ctxOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // sendStatus confirms the LSN every event before which is on Kafka.
