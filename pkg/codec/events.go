@@ -45,7 +45,8 @@ func (c *Codec) AppendEncodeEvent(ctx context.Context, dst []byte, topic string,
 // A value written with the current version of its schema is decoded
 // directly into the struct, and Decoded.Native is then built from it
 // (ev.Native(), equal to what goavro decodes); DecodeTyped skips that. A
-// value written with a past version, or one the direct decoder rejects, goes
+// value written with a past version, one the direct decoder rejects, or one
+// whose native form the struct cannot give back (see the package doc) goes
 // through Decode, so the errors are Decode's.
 func (c *Codec) DecodeEvent(ctx context.Context, data []byte) (events.Event, Decoded, error) {
 	return c.decodeEvent(ctx, data, true)
