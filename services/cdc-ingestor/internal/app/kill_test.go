@@ -43,7 +43,11 @@ type stack struct {
 	procErr  error
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, "mode: never", "chunk_size: 10000") }
+
+// newStackWith is newStack with the pipeline's snapshot mode and chunk size
+// lines given (e.g. "mode: initial", "chunk_size: 500").
+func newStackWith(t *testing.T, mode, chunk string) *stack {
 	ctx := context.Background()
 	s := &stack{t: t, dsn: testenv.Postgres(t), kt: testenv.Kafka(t)}
 	db, err := pgx.Connect(ctx, s.dsn)
@@ -71,7 +75,8 @@ func newStack(t *testing.T) *stack {
 		{"content.changes", s.kt.Topic("content.changes")},
 		{"user.profiles", s.kt.Topic("user.profiles")},
 		{"content.deliveries", s.kt.Topic("content.deliveries")},
-		{"mode: initial", "mode: never"},
+		{"mode: initial", mode},
+		{"chunk_size: 10000", chunk},
 	} {
 		if !strings.Contains(text, r[0]) {
 			t.Fatalf("pipelines/freshet.yaml no longer holds %q", r[0])
