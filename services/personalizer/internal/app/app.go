@@ -71,7 +71,7 @@ func run(ctx context.Context) error {
 	ecfg := engine.Config{
 		Kafka:                    kafka.FromConfig(cfg.Kafka, "personalizer"),
 		Pipeline:                 p,
-		Topics:                   engine.Topics{Content: pc.ContentTopic, Profiles: pc.ProfilesTopic, Deliveries: pc.DeliveriesTopic},
+		Topics:                   engine.Topics{Content: pc.ContentTopic, Profiles: pc.ProfilesTopic, Deliveries: pc.DeliveriesTopic, Latency: pc.LatencyTopic},
 		Group:                    pc.Group,
 		TransactionalID:          pc.transactionalID(),
 		TransactionTimeout:       pc.TransactionTimeout,

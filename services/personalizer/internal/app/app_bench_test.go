@@ -21,7 +21,7 @@ func BenchmarkRestore1MProcess(b *testing.B) {
 	const n = 1_000_000
 	kt := testenv.Kafka(b)
 	_, pipelinePath := ptest.Pipeline(b, 12, 12)
-	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries")}
+	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries"), Latency: kt.Topic("pipeline.latency")}
 	group := kt.Group("personalizer")
 	env := []string{
 		"FRESHET_KAFKA_BROKERS=" + strings.Join(kt.Seeds, ","),
@@ -32,6 +32,7 @@ func BenchmarkRestore1MProcess(b *testing.B) {
 		"FRESHET_PERSONALIZER_CONTENT_TOPIC=" + topics.Content,
 		"FRESHET_PERSONALIZER_PROFILES_TOPIC=" + topics.Profiles,
 		"FRESHET_PERSONALIZER_DELIVERIES_TOPIC=" + topics.Deliveries,
+		"FRESHET_PERSONALIZER_LATENCY_TOPIC=" + topics.Latency,
 	}
 	startChild(b, env).stop(b) // creates the topics
 	ptest.ManyProfiles(b, kt.Seeds, topics.Profiles, n, nil)

@@ -196,7 +196,7 @@ func openTransaction(t *testing.T, adm *kadm.Client, topic string) bool {
 func TestKill9MidTransactionThenRestartDeliversExactlyOnce(t *testing.T) {
 	kt := testenv.Kafka(t)
 	_, pipelinePath := ptest.Pipeline(t, 4, 3)
-	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries")}
+	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries"), Latency: kt.Topic("pipeline.latency")}
 	group := kt.Group("personalizer")
 	env := []string{
 		"FRESHET_KAFKA_BROKERS=" + strings.Join(kt.Seeds, ","),
@@ -206,6 +206,7 @@ func TestKill9MidTransactionThenRestartDeliversExactlyOnce(t *testing.T) {
 		"FRESHET_PERSONALIZER_CONTENT_TOPIC=" + topics.Content,
 		"FRESHET_PERSONALIZER_PROFILES_TOPIC=" + topics.Profiles,
 		"FRESHET_PERSONALIZER_DELIVERIES_TOPIC=" + topics.Deliveries,
+		"FRESHET_PERSONALIZER_LATENCY_TOPIC=" + topics.Latency,
 		"FRESHET_PERSONALIZER_MAX_CHANGES_PER_TRANSACTION=20",
 		"FRESHET_PERSONALIZER_SESSION_TIMEOUT=6s", // the broker's minimum: the restarted instance waits this long for the killed one
 	}

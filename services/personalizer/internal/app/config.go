@@ -34,11 +34,13 @@ type Personalizer struct {
 	PollWait time.Duration `env:"POLL_WAIT" default:"50ms" help:"How long an idle loop waits for a content change before looking at profiles and rebalances again."`
 	// EnsureTopics creates missing topics with the pipeline's settings.
 	// Default true.
-	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (content.changes, user.profiles, content.deliveries and the DLQs) with the pipeline's settings; refuse incompatible existing ones."`
-	// ContentTopic, ProfilesTopic and DeliveriesTopic rename the topics.
+	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (content.changes, user.profiles, content.deliveries, pipeline.latency and the DLQs) with the pipeline's settings; refuse incompatible existing ones."`
+	// ContentTopic, ProfilesTopic, DeliveriesTopic and LatencyTopic rename
+	// the topics.
 	ContentTopic    string `env:"CONTENT_TOPIC" default:"content.changes" help:"Topic of the content changes."`
 	ProfilesTopic   string `env:"PROFILES_TOPIC" default:"user.profiles" help:"Compacted topic of the user profiles."`
 	DeliveriesTopic string `env:"DELIVERIES_TOPIC" default:"content.deliveries" help:"Topic the deliveries go to (co-partitioned with the profiles)."`
+	LatencyTopic    string `env:"LATENCY_TOPIC" default:"pipeline.latency" help:"Topic of the latency samples (one a change: commit to deliveries produced)."`
 	// Pprof serves /debug/pprof/ on the admin listener. Default false.
 	Pprof bool `env:"PPROF" default:"false" help:"Serve /debug/pprof/ on the admin listener."`
 }

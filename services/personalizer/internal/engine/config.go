@@ -50,6 +50,7 @@ type Topics struct {
 	Content    string // content.changes
 	Profiles   string // user.profiles
 	Deliveries string // content.deliveries
+	Latency    string // pipeline.latency
 }
 
 func (c *Config) setDefaults() {
@@ -58,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Topics.Profiles == "" {
 		c.Topics.Profiles = pipeline.TopicUserProfiles
+	}
+	if c.Topics.Latency == "" {
+		c.Topics.Latency = pipeline.TopicPipelineLatency
 	}
 	if c.Topics.Deliveries == "" {
 		c.Topics.Deliveries = pipeline.TopicContentDeliveries

@@ -223,10 +223,11 @@ func (e *Engine) prepare(ctx context.Context) error {
 	t := e.cfg.Topics
 	if e.cfg.EnsureTopics {
 		var specs []kafka.TopicSpec
-		for name, canonical := range map[string]string{t.Content: pipeline.TopicContentChanges, t.Profiles: pipeline.TopicUserProfiles, t.Deliveries: pipeline.TopicContentDeliveries} {
+		for name, canonical := range map[string]string{t.Content: pipeline.TopicContentChanges, t.Profiles: pipeline.TopicUserProfiles,
+			t.Deliveries: pipeline.TopicContentDeliveries, t.Latency: pipeline.TopicPipelineLatency} {
 			spec := kafka.TopicSpecFor(e.cfg.Pipeline, canonical, name)
 			specs = append(specs, spec)
-			if name != t.Deliveries {
+			if name == t.Content || name == t.Profiles {
 				dlq := e.cfg.Pipeline.DLQTopic(canonical)
 				specs = append(specs, kafka.TopicSpec{Name: kafka.DLQTopic(name), Partitions: dlq.Partitions,
 					ReplicationFactor: dlq.ReplicationFactor, CleanupPolicy: kafka.CleanupDelete, Retention: dlq.Retention.Duration()})

@@ -40,7 +40,7 @@ type env struct {
 func newEnv(t testing.TB, userParts, contentParts int) *env {
 	kt := testenv.Kafka(t)
 	p, _ := ptest.Pipeline(t, userParts, contentParts)
-	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries")}
+	topics := ptest.Topics{Content: kt.Topic("content.changes"), Profiles: kt.Topic("user.profiles"), Deliveries: kt.Topic("content.deliveries"), Latency: kt.Topic("pipeline.latency")}
 	e := &env{t: t, kt: kt, topics: topics, group: kt.Group("personalizer"), users: userParts, seeds: kt.Seeds}
 	e.cfg = engine.Config{
 		Kafka:        kafka.Config{Brokers: kt.Seeds, ClientID: "personalizer-test"},
@@ -241,6 +241,24 @@ func TestChangeReachesExactlyMatchingUsers(t *testing.T) {
 		}
 	}
 	assertCoPartitioned(t, e, ds)
+	// One latency sample a change, keyed by service.
+	samples := map[string]bool{}
+	for _, r := range ptest.ReadAll(t, e.seeds, e.topics.Latency) {
+		ev, _, err := e.prod.Codec().DecodeEvent(context.Background(), r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := ev.(*events.LatencySample)
+		if ls.Service != "personalizer" || ls.Stage != engine.LatencyStage || ls.Duration < 0 || string(r.Key) != "personalizer" || samples[ls.SubjectEventID] {
+			t.Errorf("latency sample %+v", ls)
+		}
+		samples[ls.SubjectEventID] = true
+	}
+	for _, c := range []events.ContentChange{goChange, byAuthor, breaking, deleted} {
+		if !samples[id(c)] {
+			t.Errorf("no latency sample of change %s", c.ContentID)
+		}
+	}
 	if n := metric(t, in.reg, "freshet_personalizer_deliveries_total"); n != 3 {
 		t.Errorf("deliveries_total = %v, want 3", n)
 	}

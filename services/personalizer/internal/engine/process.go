@@ -322,6 +322,11 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		t.produce(&kgo.Record{Topic: e.cfg.Topics.Deliveries, Partition: part, Key: []byte(key), Value: val})
 		t.channel++
 	}
+	// One latency sample a change, from the instance that would
+	// dead-letter it: commit to deliveries produced.
+	if needs(c % e.profilesN) {
+		defer e.sampleLatency(ctx, t, change, committedAt)
+	}
 	if !personalize || !e.rules.Personalizes(string(change.Op)) {
 		e.m.changes.WithLabelValues("skipped").Inc()
 		return
@@ -377,6 +382,33 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 	}
 	t.users += sent
 	e.m.deliveries.Observe(float64(sent))
+}
+
+// LatencyStage is the stage of the personalizer's latency samples: from
+// the change's commit to its deliveries produced (in the transaction).
+const LatencyStage = "commit_to_deliver"
+
+// sampleLatency produces the change's LatencySample to pipeline.latency, in
+// the transaction, keyed by service.
+func (e *Engine) sampleLatency(ctx context.Context, t *txn, change *events.ContentChange, committedAt time.Time) {
+	now := e.now()
+	src := change.Source
+	ls := events.LatencySample{
+		EventID:        events.ID(change.EventID, "personalizer", LatencyStage),
+		Source:         &src,
+		SubjectEventID: change.EventID,
+		Service:        "personalizer",
+		Instance:       e.cfg.TransactionalID,
+		Stage:          LatencyStage,
+		Duration:       max(now.Sub(committedAt), 0),
+		At:             now,
+	}
+	val, err := e.codec.EncodeEvent(ctx, e.cfg.Topics.Latency, ls)
+	if err != nil {
+		e.log.Error("encode latency sample", logging.EventID(change.EventID), logging.Error(err))
+		return
+	}
+	t.produce(&kgo.Record{Topic: e.cfg.Topics.Latency, Key: []byte("personalizer"), Value: val})
 }
 
 func (e *Engine) template(ctx context.Context, base events.Delivery) (*wire.Template, error) {

@@ -75,7 +75,7 @@ func Pipeline(t testing.TB, userParts, contentParts int) (*pipeline.Pipeline, st
 
 // Topics are a test's topic names.
 type Topics struct {
-	Content, Profiles, Deliveries string
+	Content, Profiles, Deliveries, Latency string
 }
 
 // Producer writes test input as the cdc-ingestor does: content changes keyed
