@@ -64,6 +64,17 @@ func ParseArray(s string) ([]string, error) {
 	if len(s) < 2 || s[0] != '{' {
 		return nil, valueErrorf("array: want {...}, got %.40q", s)
 	}
+	if out, ok := simpleArray(s); ok {
+		return out, nil
+	}
+	return parseArraySlow(s)
+}
+
+// parseArraySlow reads any array literal s ({...}, without decoration).
+func parseArraySlow(s string) ([]string, error) {
+	if len(s) < 2 || s[0] != '{' {
+		return nil, valueErrorf("array: want {...}, got %.40q", s)
+	}
 	var (
 		out   []string
 		depth int
@@ -137,6 +148,34 @@ func ParseArray(s string) ([]string, error) {
 		}
 	}
 	return nil, valueErrorf("array: missing closing }")
+}
+
+// simpleArray reads the common case, {a,b,c} without quotes, escapes,
+// spaces or nesting, without building each element byte by byte; ok is
+// false for anything else (ParseArray reads it).
+func simpleArray(s string) ([]string, bool) {
+	if s[len(s)-1] != '}' {
+		return nil, false
+	}
+	inner := s[1 : len(s)-1]
+	if strings.ContainsAny(inner, "{}\\\" \t\n\r\v\f") {
+		return nil, false
+	}
+	if inner == "" {
+		return nil, true
+	}
+	n := strings.Count(inner, ",") + 1
+	if n > maxElements {
+		return nil, false
+	}
+	out := make([]string, 0, n)
+	for el := range strings.SplitSeq(inner, ",") {
+		if el == "" || strings.EqualFold(el, "NULL") {
+			continue
+		}
+		out = append(out, el)
+	}
+	return out, true
 }
 
 // FormatArray writes a list as a Postgres array literal that ParseArray

@@ -113,3 +113,24 @@ func FuzzValues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSimpleArray: the fast path reads what the general parser reads.
+func FuzzSimpleArray(f *testing.F) {
+	for _, s := range []string{`{a,b}`, `{}`, `{NULL,x}`, `{a,,b}`, `{a b}`, `{"a"}`, `{a}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) < 2 || s[0] != '{' {
+			return
+		}
+		fast, ok := simpleArray(s)
+		if !ok {
+			return
+		}
+		// The general parser, without the fast path.
+		slow, err := parseArraySlow(s)
+		if err != nil || !reflect.DeepEqual(fast, slow) && (len(fast) != 0 || len(slow) != 0) {
+			t.Fatalf("simpleArray(%q) = %q, general parser = %q, %v", s, fast, slow, err)
+		}
+	})
+}
