@@ -51,6 +51,7 @@ func (e *Engine) handleAssignment(ctx context.Context) error {
 			return err
 		}
 	}
+	e.ownedN.Store(int32(len(e.owned)))
 	e.m.partitions.Set(float64(len(e.owned)))
 	e.ready.SetReady()
 	return e.repositionContent()

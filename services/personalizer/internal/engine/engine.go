@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/freshet/freshet/pkg/codec"
@@ -45,6 +46,7 @@ type Engine struct {
 	profilesN  int32 // user.profiles (= content.deliveries) partitions
 	dlqParts   map[string]int32
 	owned      map[int32]*partState
+	ownedN     atomic.Int32 // len(owned), for the group's callbacks
 	ready      lifecycle.ReadyFlag
 	events     assignEvents
 	closeOnce  sync.Once
@@ -146,6 +148,12 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Engine, error) {
 		kgo.MaxBufferedRecords(1<<20),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.events.push(true, m[cfg.Topics.Profiles])
+			// franz-go calls this after every join, even when nothing is
+			// assigned: an instance that owns nothing and has nothing to
+			// restore is ready (and idle).
+			if len(m[cfg.Topics.Profiles]) == 0 && e.ownedN.Load() == 0 && !e.pendingAssignment() {
+				e.ready.SetReady()
+			}
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.events.push(false, m[cfg.Topics.Profiles])

@@ -91,3 +91,27 @@ func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
 		t.Error("one instance delivered nothing: the work was not split")
 	}
 }
+
+// TestIdleInstanceTakesOver: with one partition, a second instance owns
+// nothing (and is ready, idle); when the first stops, it takes the partition
+// over and delivers the next change.
+func TestIdleInstanceTakesOver(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	a := e.start("a")
+	e.prod.Profiles(profile("ana", "go"))
+	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles") == 1 }, "ana's profile")
+	b := e.start("b") // returns once b is ready, with nothing to own
+	if n := metric(t, b.reg, "freshet_personalizer_owned_partitions"); n != 0 {
+		t.Errorf("b owns %v partitions", n)
+	}
+	e.prod.Changes(change("1", 1, "go"))
+	e.caughtUp()
+	a.stop()
+	waitFor(t, func() bool { return metric(t, b.reg, "freshet_personalizer_owned_partitions") == 1 }, "b owning the partition")
+	e.prod.Changes(change("2", 1, "go"))
+	e.caughtUp()
+	got := recipients(e.deliveries())
+	if len(got) != 2 || fmt.Sprint(got[events.ID("test-change", "2", "1")]) != "[ana]" {
+		t.Errorf("recipients = %v", got)
+	}
+}
