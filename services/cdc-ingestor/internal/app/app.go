@@ -149,7 +149,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Regist
 		srv.Close(ctx)
 		return err
 	}
-	admin.Handle("/snapshot", capt.SnapshotHandler())
+	// A re-snapshot reads whole tables: only holders of an API key may ask.
+	admin.Handle("/snapshot", ingest.RequireKey(keys, capt.SnapshotHandler()))
 	comps = append(comps, capt, srv)
 	log.Info("starting", zap.String("ingest_addr", srv.Addr().String()), zap.Int("api_keys", len(keys)), zap.String("pipeline", cfg.Pipeline),
 		zap.String("slot", p.Capture.Slot), zap.String("publication", p.Capture.Publication))

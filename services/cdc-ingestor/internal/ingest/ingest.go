@@ -302,6 +302,26 @@ func jsonContentType(ct string) bool {
 	return strings.HasSuffix(mt, "+json")
 }
 
+// RequireKey serves h only to requests with one of keys (as POST
+// /v1/events takes them); others get 401 with a JSON error. The ingestor
+// guards its admin actions (POST /snapshot) with it.
+func RequireKey(keys []APIKey, h http.Handler) http.Handler {
+	s := &Server{keys: map[[32]byte]string{}}
+	for _, k := range keys {
+		s.keys[sha256.Sum256([]byte(k.Key))] = k.Name
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.authenticate(r); !ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="freshet"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(apiError{Error: "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // authenticate returns the name of the request's API key.
 func (s *Server) authenticate(r *http.Request) (string, bool) {
 	key := r.Header.Get("X-API-Key")

@@ -237,3 +237,18 @@ func TestEventLargerThanKafkaAccepts(t *testing.T) {
 		t.Fatalf("%d %q; want 413", code, ae.Error)
 	}
 }
+
+func TestRequireKey(t *testing.T) {
+	h := RequireKey([]APIKey{{Name: "ops", Key: goodKey}}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	for key, want := range map[string]int{goodKey: 202, "": 401, "wrong-key-0000000000": 401} {
+		req := httptest.NewRequest(http.MethodPost, "/snapshot?table=content", nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("key %q: %d, want %d", key, rec.Code, want)
+		}
+	}
+}
