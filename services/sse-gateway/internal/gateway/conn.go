@@ -35,13 +35,13 @@ type conn struct {
 	keys       []string
 	partitions []int32
 	max        int
-	nc         net.Conn // the hijacked connection, nil over HTTP/2
 
 	// backlog is filled by hub.subscribe under the hub's lock, before any
 	// offer; only the writer reads it afterwards.
 	backlog []*event
 
 	mu         sync.Mutex
+	nc         net.Conn // the hijacked connection, nil over HTTP/2
 	queue      []*event
 	batch      uint64 // the last publishBatch that enqueued to c (hub's lock)
 	kicked     string // reason the stream must end, "" while it runs
@@ -141,4 +141,11 @@ func (c *conn) take(buf []*event) ([]*event, string, int) {
 	n := c.conflated
 	c.conflated = 0
 	return buf, "", n
+}
+
+// netConn returns the hijacked connection, or nil.
+func (c *conn) netConn() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
 }

@@ -30,6 +30,11 @@ func TestEveryDeliveryArrivesAcrossKillAndShutdown(t *testing.T) {
 	produced := make(chan struct{})
 	var step sync.WaitGroup
 	step.Add(1)
+	// The client is there before the first delivery: a new stream starts at
+	// the present, so what came before it is not its to get.
+	a := e.start(cfg)
+	s := e.subscribe(a.Gateway, streamURL(a.Gateway, tok, "breaking"), nil)
+	s.waitFor(t, "ready", func(r []received) bool { return countType(r, "ready") == 1 })
 	go func() { // a steady stream of deliveries for hana and her channel
 		defer close(produced)
 		for i := range total {
@@ -52,8 +57,6 @@ func TestEveryDeliveryArrivesAcrossKillAndShutdown(t *testing.T) {
 		}
 	}()
 
-	a := e.start(cfg)
-	s := e.subscribe(a.Gateway, streamURL(a.Gateway, tok, "breaking"), nil)
 	step.Wait()
 	s.waitFor(t, "some deliveries", hasDeliveries(10))
 	a.Close(context.Background()) // kill: sockets closed, no last event

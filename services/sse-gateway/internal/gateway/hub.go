@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -260,11 +261,14 @@ func (h *hub) shutdown() {
 	}
 }
 
-// attach reports whether c may go on after its connection was hijacked:
-// false when kill came first (c is then unsubscribed by its caller).
-func (h *hub) attach(c *conn) bool {
+// attach records the hijacked connection of c and reports whether c may go
+// on: false when kill came first (c is then ended by its caller).
+func (h *hub) attach(c *conn, nc net.Conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	c.mu.Lock()
+	c.nc = nc
+	c.mu.Unlock()
 	return !h.killed
 }
 
@@ -276,8 +280,8 @@ func (h *hub) kill() {
 	h.closed, h.killed = true, true
 	for c := range h.conns {
 		c.kick(reasonKilled)
-		if c.nc != nil {
-			c.nc.Close()
+		if nc := c.netConn(); nc != nil {
+			nc.Close()
 		}
 	}
 }

@@ -39,7 +39,7 @@ const reapInterval = time.Second
 func reap(cs []*conn) int {
 	n := 0
 	for _, c := range cs {
-		if c.nc != nil && peerClosed(c.nc) {
+		if nc := c.netConn(); nc != nil && peerClosed(nc) {
 			c.kick(reasonGone)
 			n++
 		}

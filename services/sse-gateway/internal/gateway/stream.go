@@ -148,11 +148,10 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 	// write buffers, its background reader and this goroutine's stack; a
 	// goroutine of its own writes the stream, close-delimited. What an idle
 	// stream costs is then its conn, its socket and that goroutine (see
-	// docs/sse-gateway.md, "Benchmarks"). A client that goes away is noticed
-	// at the next write: a heartbeat at the latest.
+	// docs/sse-gateway.md, "Benchmarks"). Nothing reads the connection: a
+	// client that goes away is found by reap's peek, within a second.
 	if r.ProtoMajor == 1 {
 		if nc, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			c.nc = nc
 			head := make([]byte, 0, 256)
 			head = append(head, "HTTP/1.1 200 OK\r\n"...)
 			hd.Set("Connection", "close")
@@ -166,7 +165,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request) {
 			}
 			s.buf = append(head, "\r\n"...)
 			s.out, s.deadline, s.flushOut = nc, nc.SetWriteDeadline, func() error { return nil }
-			if h.attach(c) { // Close may have come in between
+			if h.attach(c, nc) { // Close may have come in between
 				go func() {
 					reason := s.run(context.Background(), c, replays, resume != nil, id.Expires)
 					nc.Close()
