@@ -261,7 +261,7 @@ func (s *sub) deliveries() []string {
 // waitFor waits until cond holds on what the client got.
 func (s *sub) waitFor(t *testing.T, what string, cond func([]received) bool) []received {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		got := s.events()
 		if cond(got) {
