@@ -89,8 +89,9 @@ func (s *Stack) buildServices(ctx context.Context, names []string) error {
 
 // serviceEnv is the environment of a service: the process's own, the
 // stack's addresses, and what the service needs in particular. Variables
-// already set in the caller's environment win, so a user can override any
-// of them.
+// set (non-empty) in the caller's environment win, so a user can override
+// any of them. A later assignment wins in the environment, which is why an
+// empty variable of the caller is followed by the stack's value.
 func (s *Stack) serviceEnv(name, admin string) []string {
 	vars := map[string]string{
 		"FRESHET_KAFKA_BROKERS":       strings.Join(s.cfg.brokers(), ","),
@@ -114,7 +115,7 @@ func (s *Stack) serviceEnv(name, admin string) []string {
 	}
 	env := os.Environ()
 	for k, v := range vars {
-		if _, set := os.LookupEnv(k); !set {
+		if os.Getenv(k) == "" { // unset or empty: the stack's value
 			env = append(env, k+"="+v)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -161,12 +162,22 @@ func processesUnder(dir string) []string {
 	return found
 }
 
-// TestStackUpAndDown runs `make run`'s program as a user would: every part
-// reports ready, answers a real request, keeps its data across a restart,
-// and nothing is left running after Ctrl-C.
-func TestStackUpAndDown(t *testing.T) {
-	requirePackages(t)
-	bin := buildRunner(t)
+// readyWait bounds the wait for the stack in tests. On an idle machine the
+// stack is ready in a few seconds (the 30 s goal of make run is checked by
+// hand, see deploy/local/README.md); tests share the machine with the rest
+// of the suite, so they wait longer rather than assert a time.
+const readyWait = 3 * time.Minute
+
+// stackEnv is the environment of a stack on free ports in a temporary
+// folder.
+type stackEnv struct {
+	dir   string
+	ports []int // postgres, clickhouse tcp, http, varnish, admin, kafka, ingest, gateway, admin base
+	env   []string
+}
+
+func newStackEnv(t *testing.T, services string) stackEnv {
+	t.Helper()
 	dir := t.TempDir()
 	// Postgres runs as the postgres user, which must be able to reach its
 	// folder: open the test's temporary folders for traversal.
@@ -175,8 +186,9 @@ func TestStackUpAndDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := freePorts(t, 6)
-	env := []string{
+	p := freePorts(t, 8)
+	p = append(p, freeRun(t, 8))
+	return stackEnv{dir: dir, ports: p, env: []string{
 		"FRESHET_LOCAL_DIR=" + dir,
 		"FRESHET_LOCAL_POSTGRES_PORT=" + strconv.Itoa(p[0]),
 		"FRESHET_LOCAL_CLICKHOUSE_TCP_PORT=" + strconv.Itoa(p[1]),
@@ -184,17 +196,56 @@ func TestStackUpAndDown(t *testing.T) {
 		"FRESHET_LOCAL_VARNISH_PORT=" + strconv.Itoa(p[3]),
 		"FRESHET_LOCAL_VARNISH_ADMIN_PORT=" + strconv.Itoa(p[4]),
 		"FRESHET_LOCAL_KAFKA_PORT=" + strconv.Itoa(p[5]),
-		"FRESHET_LOCAL_SERVICES=none",
+		"FRESHET_LOCAL_INGEST_PORT=" + strconv.Itoa(p[6]),
+		"FRESHET_LOCAL_GATEWAY_PORT=" + strconv.Itoa(p[7]),
+		"FRESHET_LOCAL_ADMIN_BASE_PORT=" + strconv.Itoa(p[8]),
+		"FRESHET_LOCAL_SERVICES=" + services,
 		"FRESHET_LOCAL_INSTALL=false",
+		"FRESHET_LOCAL_READY_TIMEOUT=2m",
 		"FRESHET_KAFKA_BROKERS=",
+	}}
+}
+
+func (s stackEnv) postgresDSN() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/freshet?sslmode=disable", s.ports[0])
+}
+
+// freeRun returns the first of n consecutive ports that are free now.
+func freeRun(t *testing.T, n int) int {
+	t.Helper()
+	for base := 20000 + os.Getpid()%20000; base < 60000; base += n {
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
 	}
-	pgDSN := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/freshet?sslmode=disable", p[0])
+	t.Fatal("no run of free ports")
+	return 0
+}
+
+// TestStackUpAndDown runs `make run`'s program as a user would: every part
+// reports ready, answers a real request, keeps its data across a restart,
+// and nothing is left running after Ctrl-C.
+func TestStackUpAndDown(t *testing.T) {
+	requirePackages(t)
+	bin := buildRunner(t)
+	st := newStackEnv(t, "none")
+	env, dir, p := st.env, st.dir, st.ports
+	pgDSN := st.postgresDSN()
 	seeds := []string{fmt.Sprintf("127.0.0.1:%d", p[5])}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	r := startRunner(t, bin, env)
-	r.waitFor(t, "all parts ready", 30*time.Second)
+	r.waitFor(t, "all parts ready", readyWait)
 	for _, part := range []string{"postgres", "clickhouse", "varnish", "kafka"} {
 		if !strings.Contains(r.all.String(), "  "+part+" ") {
 			t.Errorf("no ready line for %s:\n%s", part, r.all)
@@ -248,7 +299,7 @@ func TestStackUpAndDown(t *testing.T) {
 	// A second start reuses the data: the row, the records and the group's
 	// committed offsets are still there.
 	r = startRunner(t, bin, env)
-	r.waitFor(t, "all parts ready", 30*time.Second)
+	r.waitFor(t, "all parts ready", readyWait)
 	conn, err = pgx.Connect(ctx, pgDSN)
 	if err != nil {
 		t.Fatal(err)

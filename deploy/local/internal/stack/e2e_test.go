@@ -1,0 +1,103 @@
+package stack
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestStackEndToEnd runs `make run`'s program with every service and
+// follows one change the way a user would: a row committed in Postgres
+// reaches, over SSE, the browser of the user whose profile it matches.
+// It checks that the services fit together (variables, topics, schemas),
+// not each service's guarantees, which their own tests show.
+func TestStackEndToEnd(t *testing.T) {
+	requirePackages(t)
+	bin := buildRunner(t)
+	st := newStackEnv(t, "all")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	r := startRunner(t, bin, st.env)
+	r.waitFor(t, "all parts ready", readyWait)
+	for _, svc := range []string{"cdc-ingestor", "personalizer", "sse-gateway"} {
+		if !strings.Contains(r.all.String(), "  "+svc+" ") {
+			t.Fatalf("no ready line for %s:\n%s", svc, r.all)
+		}
+	}
+
+	// u1 (pipelines/freshet.sql) follows author:ada and likes postgres.
+	secrets, err := loadSecrets(filepath.Join(st.dir, "secrets.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenCmd := exec.CommandContext(ctx, filepath.Join(st.dir, "bin", "sse-gateway"), "token", "-user", "u1", "-ttl", "10m")
+	tokenCmd.Env = append(os.Environ(), "FRESHET_AUTH_HS256_SECRET="+secrets["AUTH_HS256_SECRET"])
+	token, err := tokenCmd.Output()
+	if err != nil {
+		t.Fatalf("sse-gateway token: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1/stream", st.ports[7]), nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/stream: %s", resp.Status)
+	}
+	events := make(chan string, 100)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- data
+			}
+		}
+	}()
+
+	title := fmt.Sprintf("End to end %d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, st.postgresDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "insert into content (title, url, tags, author, section) values ($1, $2, '{postgres}', 'ada', 'tech')",
+		title, "/tech/"+strings.ReplaceAll(title, " ", "-")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case data, ok := <-events:
+			if !ok {
+				t.Fatalf("stream ended before the delivery of %q arrived:\n%s", title, r.all)
+			}
+			if strings.Contains(data, title) {
+				if !strings.Contains(data, "author:ada") {
+					t.Errorf("delivery lacks the reason (follows author:ada): %s", data)
+				}
+				r.stop(t, syscall.SIGINT)
+				if left := processesUnder(st.dir); len(left) > 0 {
+					t.Fatalf("processes left after Ctrl-C:\n%s", strings.Join(left, "\n"))
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no delivery of %q to u1 within 2 minutes; stack output:\n%s", title, r.all)
+		}
+	}
+}
