@@ -85,17 +85,21 @@ func rawDecode(b *testing.B, dsn, slot, pub string, rows int) time.Duration {
 
 // BenchmarkThroughput: a backlog of 200,000 inserted rows in the WAL, read
 // by the raw decoder and by the ingestor (decode, map, Avro encode, produce
-// to the broker and wait for every ack) from two slots at the same point.
+// to the broker and wait for every ack) from slots created at the same
+// point. The raw decoder reads it before and after the ingestor (the first
+// reader finds the WAL colder), and the faster of its two runs is the one
+// compared: raw_rows/s and ratio are conservative.
 func BenchmarkThroughput(b *testing.B) {
 	for b.Loop() {
 		e := newEnv(b, nil)
-		raw := e.p.Capture.Slot + "_raw"
+		rawBefore, rawAfter := e.p.Capture.Slot+"_raw1", e.p.Capture.Slot+"_raw2"
 		e.exec(`CREATE PUBLICATION ` + e.p.Capture.Publication + ` FOR TABLE content, user_profiles`)
-		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, raw)
-		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, e.p.Capture.Slot)
+		for _, slot := range []string{rawBefore, rawAfter, e.p.Capture.Slot} {
+			e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot)
+		}
 		writeBacklog(b, e, benchRows)
 
-		rawTime := rawDecode(b, e.dsn, raw, e.p.Capture.Publication, benchRows)
+		first := rawDecode(b, e.dsn, rawBefore, e.p.Capture.Publication, benchRows)
 
 		var acked atomic.Int64
 		done := make(chan time.Time, 1)
@@ -110,11 +114,14 @@ func BenchmarkThroughput(b *testing.B) {
 		ingTime := end.Sub(start)
 		e.stop()
 
-		rawRate := float64(benchRows) / rawTime.Seconds()
+		second := rawDecode(b, e.dsn, rawAfter, e.p.Capture.Publication, benchRows)
+		rawRate := float64(benchRows) / min(first, second).Seconds()
 		ingRate := float64(benchRows) / ingTime.Seconds()
 		b.ReportMetric(rawRate, "raw_rows/s")
 		b.ReportMetric(ingRate, "ingest_rows/s")
 		b.ReportMetric(ingRate/rawRate, "ratio")
+		b.Logf("raw decoding %.0f rows/s before the ingestor, %.0f after; ingestor %.0f rows/s",
+			float64(benchRows)/first.Seconds(), float64(benchRows)/second.Seconds(), ingRate)
 	}
 }
 
