@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -86,7 +87,7 @@ func (g *Gateway) replay(ctx context.Context, c *conn, ranges []replay, s *strea
 				return // the live consumer dead-lettered it
 			}
 			if c.wants(ev.key) {
-				s.event(ev)
+				s.event(ev, time.Now())
 			}
 		})
 		if err := s.flush(); err != nil {

@@ -286,8 +286,9 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 	} else if resumed {
 		s.g.metrics.resumes.WithLabelValues("memory").Inc()
 	}
+	now := time.Now()
 	for _, ev := range c.backlog {
-		s.event(ev)
+		s.event(ev, now)
 	}
 	c.backlog = nil
 	if err := s.flush(); err != nil {
@@ -331,8 +332,9 @@ func (s *stream) run(ctx context.Context, c *conn, replays []replay, resumed boo
 			default:
 				return s.end(reason)
 			}
+			now := time.Now()
 			for _, ev := range batch {
-				s.event(ev)
+				s.event(ev, now)
 			}
 			clear(batch)
 			if err := s.flush(); err != nil {
@@ -377,9 +379,9 @@ func (s *stream) control(kind, data string) {
 }
 
 // event appends ev unless the cursor is already past it (a duplicate), and
-// moves the cursor past it. A delivery whose deadline passed moves the cursor
-// but is not sent.
-func (s *stream) event(ev *event) {
+// moves the cursor past it. A delivery whose deadline passed (at now) moves
+// the cursor but is not sent.
+func (s *stream) event(ev *event, now time.Time) {
 	i := sort.Search(len(s.cur), func(i int) bool { return s.cur[i].Partition >= ev.partition })
 	if i < len(s.cur) && s.cur[i].Partition == ev.partition {
 		if ev.offset < s.cur[i].Offset {
@@ -389,7 +391,7 @@ func (s *stream) event(ev *event) {
 	} else {
 		s.cur = s.cur.With(ev.partition, ev.offset+1) // a partitioner other than the default
 	}
-	if !ev.deadline.IsZero() && time.Now().After(ev.deadline) {
+	if !ev.deadline.IsZero() && now.After(ev.deadline) {
 		s.g.metrics.stale.Inc()
 		return
 	}
@@ -400,7 +402,7 @@ func (s *stream) event(ev *event) {
 	s.buf = append(s.buf, ev.data...)
 	s.buf = append(s.buf, "\n\n"...)
 	s.g.metrics.sent.Inc()
-	s.g.metrics.lag.Observe(time.Since(ev.received).Seconds())
+	s.g.metrics.lag.Observe(now.Sub(ev.received).Seconds())
 }
 
 // bufPool holds the write buffers of streams between writes.
