@@ -1,5 +1,3 @@
-// Package app is the sse-gateway binary: its commands (serve, check, token)
-// and the wiring of the gateway with the admin server and lifecycle.
 package app
 
 import (
