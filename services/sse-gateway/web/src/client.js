@@ -193,15 +193,18 @@ class Stream {
     for (const type of ["ready", "missed", "reconnect", "disconnect"]) {
       es.addEventListener(type, (e) => {
         if (e.lastEventId) this.lastId = e.lastEventId;
+        if (type === "ready") this.retryMs = 1000;
         this.emit(type, e.data ? JSON.parse(e.data) : null);
       });
     }
     es.onerror = () => {
       // EventSource retries network errors itself; after a non-200 answer
-      // (readyState CLOSED) it gives up for good, so start a new one.
+      // (readyState CLOSED: 401, 429, 503...) it gives up for good, so start
+      // a new one, backing off up to 30 s while the answers stay the same.
       if (es.readyState === EventSource.CLOSED && !this.closed) {
         this.emit("error", { readyState: es.readyState });
         setTimeout(() => this.open(), this.retryMs + Math.random() * this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, 30000);
       }
     };
   }
