@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -90,6 +91,9 @@ func Main(ctx context.Context) error {
 	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(capture.GCPercent)
 	}
 	defer log.Sync()
 	log = log.With(logging.Service(Name))

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,7 @@ func rawDecode(b *testing.B, dsn, slot, pub string, rows int) time.Duration {
 // reader finds the WAL colder), and the faster of its two runs is the one
 // compared: raw_rows/s and ratio are conservative.
 func BenchmarkThroughput(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as the service runs
 	for b.Loop() {
 		e := newEnv(b, nil)
 		rawBefore, rawAfter := e.p.Capture.Slot+"_raw1", e.p.Capture.Slot+"_raw2"
@@ -129,6 +131,7 @@ func BenchmarkThroughput(b *testing.B) {
 // every 10ms, synchronous_commit on as in production) for 15s; the time from
 // each commit to the Kafka ack of each of its events.
 func BenchmarkLatency5k(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as the service runs
 	for b.Loop() {
 		e := newEnv(b, nil)
 		var mu sync.Mutex
