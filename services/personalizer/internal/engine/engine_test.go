@@ -367,3 +367,26 @@ func header(hs []kgo.RecordHeader, key string) string {
 	}
 	return ""
 }
+
+// TestLargeFanOut covers the parallel encoding of a change that reaches
+// thousands of users: each gets it once, with its reasons.
+func TestLargeFanOut(t *testing.T) {
+	const users = 17000 // past parallelEncodeMin
+	e := newEnv(t, 4, 1)
+	in := e.start("a")
+	ptest.ManyProfiles(t, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
+	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles") == users }, "the profiles")
+	e.prod.Changes(change("1", 1, "hot"), change("2", 1, "hot"))
+	e.caughtUp()
+	var all []string
+	for i := range users {
+		all = append(all, fmt.Sprint("user-", i))
+	}
+	ds := e.deliveries()
+	exactlyOnce(t, ds, []string{events.ID("test-change", "1", "1"), events.ID("test-change", "2", "1")}, all)
+	for _, d := range ds {
+		if d.Key != d.UserID || len(d.Reasons) == 0 || d.Reasons[0] != (events.Reason{Rule: "follow", Match: "tag:hot", Score: 2}) {
+			t.Fatalf("delivery %s: key %q reasons %v", d.UserID, d.Key, d.Reasons)
+		}
+	}
+}

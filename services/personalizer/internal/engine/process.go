@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -344,18 +346,56 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 	if err != nil {
 		e.log.Warn("delivery template", logging.Error(err))
 	}
+	// Encode on every core when the fan-out is large; produce in order.
+	recs := make([]kgo.Record, len(hits)) // one allocation for the change
+	workers := 1
+	if len(hits) >= parallelEncodeMin {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	chunk := (len(hits) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(hits))
+		if lo >= hi {
+			break
+		}
+		wg.Go(func() {
+			e.encodeDeliveries(ctx, tpl, base, &q, hits[lo:hi], recs[lo:hi], needs)
+		})
+	}
+	wg.Wait()
+	sent := 0
+	for i := range recs {
+		if recs[i].Topic != "" {
+			t.produce(&recs[i])
+			sent++
+		}
+	}
+	t.users += sent
+	e.m.deliveries.Observe(float64(sent))
+}
+
+// parallelEncodeMin is the fan-out from which a change's deliveries are
+// encoded on every core. Below it, one goroutine is faster: with the broker
+// on the same 2 cores (the benchmarks), encoding on both cores slowed a
+// 10,000-user change down by about 15%.
+const parallelEncodeMin = 16384
+
+// encodeDeliveries fills recs[i] with the delivery of hits[i] when its
+// partition needs the change (else leaves recs[i] zero). It only reads the
+// engine's state, so several run at once on disjoint ranges.
+func (e *Engine) encodeDeliveries(ctx context.Context, tpl *wire.Template, base events.Delivery, q *scoring.Query,
+	hits []scoring.Hit, recs []kgo.Record, needs func(int32) bool) {
 	var (
 		reasons []events.Reason
-		slab    []byte                          // keys and values, sliced per record
-		recs    = make([]kgo.Record, len(hits)) // one allocation for the change
+		slab    []byte // keys and values, sliced per record
 	)
-	sent := 0
-	for _, h := range hits {
+	for i, h := range hits {
 		if !needs(h.Partition) {
 			continue
 		}
-		reasons = e.scorer.Reasons(e.table, &q, h, reasons[:0])
-		id := events.ID(change.EventID, "user", h.UserID)
+		reasons = e.scorer.Reasons(e.table, q, h, reasons[:0])
+		id := events.ID(base.ChangeEventID, "user", h.UserID)
 		if cap(slab)-len(slab) < 1024+len(h.UserID) {
 			slab = make([]byte, 0, 64<<10)
 		}
@@ -369,19 +409,16 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 			val = slab[n:len(slab):len(slab)]
 		} else {
 			d := base
-			d.EventID, d.UserID, d.Score, d.Reasons = id, h.UserID, h.Score, reasons
+			d.EventID, d.UserID, d.Score, d.Reasons = id, h.UserID, h.Score, slices.Clone(reasons)
+			var err error
 			if val, err = e.codec.EncodeEvent(ctx, e.cfg.Topics.Deliveries, d); err != nil {
-				e.log.Error("encode delivery", logging.EventID(change.EventID), logging.Error(err))
+				e.log.Error("encode delivery", logging.EventID(base.ChangeEventID), logging.Error(err))
 				continue
 			}
 		}
-		r := &recs[sent]
+		r := &recs[i]
 		r.Topic, r.Partition, r.Key, r.Value = e.cfg.Topics.Deliveries, h.Partition, key, val
-		t.produce(r)
-		sent++
 	}
-	t.users += sent
-	e.m.deliveries.Observe(float64(sent))
 }
 
 // LatencyStage is the stage of the personalizer's latency samples: from
