@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +49,6 @@ type Engine struct {
 	ready      lifecycle.ReadyFlag
 	events     assignEvents
 	closeOnce  sync.Once
-	restoring  bool
 	hitScratch []scoring.Hit
 }
 
@@ -300,13 +298,4 @@ func (e *Engine) Close(context.Context) error {
 		e.sess.CloseAllowingRebalance()
 	})
 	return nil
-}
-
-// ownedList returns the owned partitions, for logs.
-func (e *Engine) ownedList() []int32 {
-	ps := make([]int32, 0, len(e.owned))
-	for p := range maps.Keys(e.owned) {
-		ps = append(ps, p)
-	}
-	return ps
 }
