@@ -383,7 +383,7 @@ func TestLargeFanOut(t *testing.T) {
 		all = append(all, fmt.Sprint("user-", i))
 	}
 	ds := e.deliveries()
-	exactlyOnce(t, ds, []string{events.ID("test-change", "1", "1"), events.ID("test-change", "2", "1")}, all)
+	ptest.ExactlyOnce(t, ds, []string{events.ID("test-change", "1", "1"), events.ID("test-change", "2", "1")}, all)
 	for _, d := range ds {
 		if d.Key != d.UserID || len(d.Reasons) == 0 || d.Reasons[0] != (events.Reason{Rule: "follow", Match: "tag:hot", Score: 2}) {
 			t.Fatalf("delivery %s: key %q reasons %v", d.UserID, d.Key, d.Reasons)

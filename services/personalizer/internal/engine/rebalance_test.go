@@ -10,32 +10,6 @@ import (
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 )
 
-// exactlyOnce checks that every (change, user) pair of the changes
-// produced reached its user exactly once, and nothing else was delivered.
-func exactlyOnce(t *testing.T, ds []ptest.Delivery, changes []string, users []string) {
-	t.Helper()
-	seen := map[string]int{}
-	for _, d := range ds {
-		seen[d.ChangeEventID+"/"+d.UserID]++
-	}
-	missing, doubled := 0, 0
-	for _, c := range changes {
-		for _, u := range users {
-			switch n := seen[c+"/"+u]; {
-			case n == 0:
-				missing++
-			case n > 1:
-				doubled++
-			}
-			delete(seen, c+"/"+u)
-		}
-	}
-	if missing > 0 || doubled > 0 || len(seen) > 0 {
-		t.Fatalf("%d deliveries: %d missing, %d doubled, %d unexpected (want %d, each once)",
-			len(ds), missing, doubled, len(seen), len(changes)*len(users))
-	}
-}
-
 // feed produces n changes tagged "t", in batches, from a goroutine, and
 // calls at(i) before batch i. It returns the change event ids and a wait.
 func feed(t *testing.T, p *ptest.Producer, n, batch int, pause time.Duration, at func(i int)) ([]string, func()) {
@@ -83,7 +57,7 @@ func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
 	})
 	wait()
 	e.caughtUp()
-	exactlyOnce(t, e.deliveries(), ids, users)
+	ptest.ExactlyOnce(t, e.deliveries(), ids, users)
 	if metric(t, b.reg, "freshet_personalizer_restore_records_total") == 0 {
 		t.Error("b restored no profiles: the partitions did not move")
 	}

@@ -380,3 +380,29 @@ func CommitEnd(t testing.TB, seeds []string, group, topic string) {
 		t.Fatal(err)
 	}
 }
+
+// ExactlyOnce fails t unless every (change, user) pair of changeIDs × users
+// was delivered exactly once, and nothing else was delivered.
+func ExactlyOnce(t testing.TB, ds []Delivery, changeIDs, users []string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, d := range ds {
+		seen[d.ChangeEventID+"/"+d.UserID]++
+	}
+	missing, doubled := 0, 0
+	for _, c := range changeIDs {
+		for _, u := range users {
+			switch n := seen[c+"/"+u]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				doubled++
+			}
+			delete(seen, c+"/"+u)
+		}
+	}
+	if missing > 0 || doubled > 0 || len(seen) > 0 {
+		t.Fatalf("%d deliveries: %d missing, %d doubled, %d unexpected (want %d, each once)",
+			len(ds), missing, doubled, len(seen), len(changeIDs)*len(users))
+	}
+}
