@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -52,6 +54,9 @@ func serve(ctx context.Context) error {
 	}
 	defer log.Sync()
 	log = log.With(logging.Service(gateway.Name))
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(cfg.Gateway.GCPercent)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -62,6 +62,11 @@ type Settings struct {
 	ClientIPHeader string `env:"CLIENT_IP_HEADER" help:"Header holding the client IP, set by a trusted proxy (e.g. X-Forwarded-For); empty uses the peer address."`
 	// ReplayTimeout bounds one resume from Kafka. Default 15s.
 	ReplayTimeout time.Duration `env:"REPLAY_TIMEOUT" default:"15s" help:"Deadline of one resume read from Kafka."`
+	// GCPercent is the Go garbage collector's target (GOGC) the service
+	// sets at start, unless GOGC is set. Default 400: measured at 10,000
+	// streams, it takes the p99 delivery latency from ~70 ms to ~15 ms for
+	// 12 instead of 9.6 KiB per idle stream (docs/sse-gateway.md).
+	GCPercent int `env:"GC_PERCENT" default:"400" help:"Go GC target (GOGC) set at start unless GOGC is set: higher trades memory for fewer collections and a lower tail latency."`
 	// ReplayConcurrency caps the resumes reading Kafka at once. Default 16.
 	ReplayConcurrency int `env:"REPLAY_CONCURRENCY" default:"16" help:"Resumes reading Kafka at the same time."`
 }
@@ -85,6 +90,9 @@ func (s *Settings) Validate() error {
 		if p.v <= 0 {
 			errs = append(errs, config.FieldErrorf(p.field, "must be positive"))
 		}
+	}
+	if s.GCPercent < 25 {
+		errs = append(errs, config.FieldErrorf("GCPercent", "at least 25"))
 	}
 	if s.History < 0 || s.MaxConnsPerUser < 0 || s.MaxConnsPerIP < 0 || s.ConnectRate < 0 || s.ConnectBurst < 0 {
 		errs = append(errs, config.FieldErrorf("History", "limits must not be negative"))
