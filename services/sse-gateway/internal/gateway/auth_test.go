@@ -114,3 +114,17 @@ func TestStreamTotalAndRateLimits(t *testing.T) {
 		t.Fatalf("over the connect rate: %d %v %v", status, body, hdr)
 	}
 }
+
+// Streams per client IP are capped: 429 too_many_ip_connections.
+func TestStreamPerIPLimit(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Gateway.MaxConnsPerIP = 1
+	g := e.start(cfg)
+	held := e.subscribe(g.Gateway, streamURL(g.Gateway, e.token("rita", time.Hour)), nil)
+	held.waitFor(t, "ready", func(r []received) bool { return countType(r, "ready") == 1 })
+	status, body, _ := rawGet(t, streamURL(g.Gateway, e.token("sam", time.Hour)), nil)
+	if status != 429 || body["error"] != "too_many_ip_connections" {
+		t.Fatalf("a second stream from the address: %d %v", status, body)
+	}
+}
