@@ -265,22 +265,27 @@ func (c *crashEnv) changes(k, n int) bool {
 	return len(c.ids) >= n
 }
 
-// killMidTransaction produces changes until the deliveries topic holds an
-// open transaction, then SIGKILLs victim. It reports whether the open
-// transaction was still there after the kill (the kill landed in it).
+// killMidTransaction produces changes, ten at a time, until the deliveries
+// topic holds an open transaction (watched for a while after each batch, so
+// a fast machine that commits quickly is caught too), then SIGKILLs victim.
+// It reports whether the open transaction was still there after the kill
+// (the kill landed in it). When all n changes are out and no open
+// transaction was seen, it kills victim anyway and reports false.
 func (c *crashEnv) killMidTransaction(t *testing.T, victim *child, n int) bool {
 	t.Helper()
-	for tries := 0; tries < 400; tries++ {
-		if c.changes(10, n) {
-			break
+	for {
+		done := c.changes(10, n)
+		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+			if openTransaction(t, c.adm, c.topics.Deliveries) {
+				victim.kill9(t)
+				return openTransaction(t, c.adm, c.topics.Deliveries)
+			}
 		}
-		if openTransaction(t, c.adm, c.topics.Deliveries) {
+		if done {
 			victim.kill9(t)
-			return openTransaction(t, c.adm, c.topics.Deliveries)
+			return false
 		}
 	}
-	t.Fatal("never saw an open transaction to kill")
-	return false
 }
 
 // finish produces the rest of the n changes, waits until the group's
