@@ -230,7 +230,7 @@ func Deliveries(t testing.TB, seeds []string, topic string) []Delivery {
 	}
 	var out []Delivery
 	for _, r := range ReadAll(t, seeds, topic) {
-		ev, _, err := c.DecodeEvent(context.Background(), r.Value)
+		ev, _, err := c.DecodeTyped(context.Background(), r.Value)
 		if err != nil {
 			t.Fatalf("delivery at %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}

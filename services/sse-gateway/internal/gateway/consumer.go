@@ -131,7 +131,7 @@ func millis(t time.Time) int64 {
 // toEvent decodes a Delivery record and renders its JSON once for every
 // stream it goes to.
 func (g *Gateway) toEvent(ctx context.Context, r *kgo.Record) (*event, error) {
-	ev, _, err := g.codec.DecodeEvent(ctx, r.Value)
+	ev, _, err := g.codec.DecodeTyped(ctx, r.Value)
 	if err != nil {
 		if !codec.IsDataError(err) {
 			// A registry outage is not the record's fault, but the stream
