@@ -7,7 +7,10 @@
 //     it, Kafka acked (idempotent producer, acks from all replicas). A crash
 //     anywhere loses nothing: Postgres streams again from the confirmed LSN.
 //     Events sent again keep their ids (events.ChangeID of database, table,
-//     the change's LSN and the key).
+//     the change's LSN and the key). A keepalive's position counts as an
+//     empty transaction there, so the slot also moves past WAL that sends
+//     nothing, and a fast shutdown of Postgres does not wait for the
+//     ingestor's confirmation until wal_sender_timeout.
 //   - Events of one key go, in commit order, to one partition (the record key
 //     is the content id or user id), from one producer.
 //   - A row that cannot become an event goes to the topic's dead-letter topic

@@ -98,6 +98,17 @@ func newEnv(t testing.TB, edit func(p *pipeline.Pipeline)) *testEnv {
 	return e
 }
 
+// reconnect replaces the test's connection, after a restart of the server
+// broke it.
+func (e *testEnv) reconnect() {
+	e.t.Helper()
+	e.db.Close(context.Background())
+	var err error
+	if e.db, err = pgx.Connect(context.Background(), e.dsn); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *testEnv) topic(name string) string { return e.kt.Topic(name) }
 
 func (e *testEnv) exec(sql string, args ...any) {

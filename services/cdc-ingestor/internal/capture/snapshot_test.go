@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/pkg/testenv"
 )
 
 func snapshotEnv(t *testing.T, chunk, rows int) *testEnv {
@@ -86,7 +88,10 @@ func (e *testEnv) checkFinalState() {
 	}, e.topic(pipeline.TopicContentChanges))
 }
 
-// writer updates, deletes and inserts rows until stop is closed.
+// writer updates, deletes and inserts rows until stop is closed. When the
+// server ends its connection (a restart) it connects again and goes on: a
+// write whose commit it did not see may or may not have happened, and
+// the tests compare the topic with the table as it ends.
 func writer(t *testing.T, dsn string, lo, hi int, stop <-chan struct{}) (done <-chan struct{}, writes *atomic.Int64) {
 	ch := make(chan struct{})
 	writes = new(atomic.Int64)
@@ -98,13 +103,21 @@ func writer(t *testing.T, dsn string, lo, hi int, stop <-chan struct{}) (done <-
 			t.Error(err)
 			return
 		}
-		defer conn.Close(ctx)
+		defer func() { conn.Close(ctx) }()
 		next := 900000
 		for n := 0; ; n++ {
 			select {
 			case <-stop:
 				return
 			default:
+			}
+			if conn.IsClosed() {
+				c, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					time.Sleep(50 * time.Millisecond) // the server is not back yet
+					continue
+				}
+				conn = c
 			}
 			id := lo + rand.IntN(hi-lo)
 			var err error
@@ -116,6 +129,9 @@ func writer(t *testing.T, dsn string, lo, hi int, stop <-chan struct{}) (done <-
 				_, err = conn.Exec(ctx, "INSERT INTO content (id, title, url) OVERRIDING SYSTEM VALUE VALUES ($1, 'new', $2)", next, fmt.Sprint("/n/", next))
 			default:
 				_, err = conn.Exec(ctx, "UPDATE content SET title = $2 WHERE id = $1", id, fmt.Sprint("w", n))
+			}
+			if err != nil && conn.IsClosed() {
+				continue
 			}
 			if err != nil {
 				t.Error(err)
@@ -188,4 +204,55 @@ func TestResnapshotOnRequest(t *testing.T) {
 	if err := e.cap.Resnapshot(context.Background(), "nope"); err == nil {
 		t.Fatal("Resnapshot of a table that is not captured succeeded")
 	}
+}
+
+// TestPostgresRestartMidSnapshot restarts the package's Postgres (so it
+// does not run in parallel) once the first chunks of a snapshot are on the
+// topic, while a writer updates, deletes and inserts rows: the snapshot
+// goes on from its last acked chunk, and the topic ends with every row's
+// latest state.
+func TestPostgresRestartMidSnapshot(t *testing.T) {
+	const chunk, rows = 50, 5000
+	e := snapshotEnv(t, chunk, rows)
+	e.start()
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done, writes := writer(t, e.dsn, 1000, 1000+rows, stop)
+	stopWriter := sync.OnceFunc(func() { close(stop); <-done })
+	t.Cleanup(stopWriter)
+	progress := func() (finished bool, n int64) {
+		if err := e.db.QueryRow(ctx, "SELECT coalesce(bool_and(done), false), coalesce(sum(rows), 0) FROM freshet_cdc.snapshots WHERE slot = $1", e.p.Capture.Slot).Scan(&finished, &n); err != nil {
+			t.Fatalf("read snapshot progress: %v", err)
+		}
+		return finished, n
+	}
+	// Progress is written once a chunk's events are acked, so they are on
+	// the topic.
+	waitFor(t, 30*time.Second, "two chunks on the topic", func() bool { _, n := progress(); return n >= 2*chunk })
+	// A fast shutdown waits for the walsender, which waits for this client
+	// to confirm its last position: a client that never confirms past WAL
+	// that sends nothing (snapshot progress, aborted writes) held it until
+	// wal_sender_timeout, and the harness's stop timeout killed the server.
+	if err := testenv.PostgresServer(t).Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.reconnect()
+	// The capture connects again only after a backoff: the table still says
+	// where the restart stopped the snapshot.
+	finished, n := progress()
+	if finished {
+		t.Fatal("the snapshot finished before the restart: the test shows nothing")
+	}
+	after := writes.Load()
+	waitFor(t, 30*time.Second, "the snapshot to finish after the restart", e.snapshotsDone)
+	during := writes.Load() - after
+	stopWriter()
+	if during == 0 {
+		t.Fatal("no write happened while the snapshot went on after the restart: the test shows nothing")
+	}
+	if testutil.ToFloat64(e.metrics.Reconnects) == 0 {
+		t.Fatal("the capture never connected again: the restart did not interrupt it")
+	}
+	t.Logf("restarted after %d of %d snapshot rows and %d writes; %d writes while the snapshot went on (%d in all)", n, rows+3, after, during, writes.Load())
+	e.checkFinalState()
 }

@@ -93,10 +93,12 @@ type stream struct {
 	sent    uint64 // the LSN last confirmed to Postgres
 }
 
-// walMsg is one decoded message of the stream and where it starts.
+// walMsg is one decoded message of the stream and where it starts, or a
+// keepalive and the server's position in it.
 type walMsg struct {
-	walStart uint64
-	msg      pgoutput.Message
+	walStart  uint64
+	msg       pgoutput.Message
+	keepalive bool
 }
 
 // batchSize bounds the messages the receiver hands over at once; a commit
@@ -123,6 +125,10 @@ func (s *stream) run(ctx context.Context) error {
 			continue // drain until the receiver stops
 		}
 		for _, m := range b {
+			if m.keepalive {
+				s.keepalive(m.walStart)
+				continue
+			}
 			if err := s.handle(ctx, m.walStart, m.msg); err != nil {
 				herr = err
 				cancel()
@@ -223,6 +229,7 @@ func (s *stream) receive(ctx context.Context, out chan<- []walMsg) error {
 				if k.ReplyRequested {
 					next = time.Time{}
 				}
+				batch = append(batch, walMsg{walStart: uint64(k.ServerWALEnd), keepalive: true})
 				if err := flush(); err != nil {
 					return ctxOr(ctx, err)
 				}
@@ -284,6 +291,20 @@ func (s *stream) shutdown() error {
 	confirmed, inFlight, _ := s.tracker.state()
 	s.c.log.Info("replication session stopped", logging.LSN(confirmed), zap.Int("transactions_in_flight", inFlight))
 	return context.Canceled
+}
+
+// keepalive lets the slot move to pos, the server's position in a
+// keepalive (everything before it was sent before the keepalive), once all
+// that came before is acked: past WAL that sends nothing (tables that are
+// not captured, snapshot progress, aborted transactions). Without it a
+// fast shutdown of Postgres waits, until wal_sender_timeout, for this
+// client to confirm the walsender's last position. Inside a transaction
+// pos may be before its commit: nothing to do until the next one.
+func (s *stream) keepalive(pos uint64) {
+	if s.tx != nil {
+		return
+	}
+	s.tracker.seal(s.tracker.begin(time.Time{}), pos)
 }
 
 func (s *stream) handle(ctx context.Context, walStart uint64, msg pgoutput.Message) error {
