@@ -272,19 +272,13 @@ func (g *gateway) stop() {
 	}
 }
 
-// rss is the gateway's resident set in KiB.
+// rss is the gateway's resident set in KiB (0 when it cannot be read).
 func (g *gateway) rss() int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	m, err := servers.ProcessMemory(g.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb
-		}
-	}
-	return 0
+	return m.RSS >> 10
 }
 
 // clients are the streams: one goroutine each, counting deliveries and,

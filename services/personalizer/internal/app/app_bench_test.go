@@ -1,12 +1,11 @@
 package app_test
 
 import (
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/freshet/freshet/pkg/servers"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 )
@@ -43,33 +42,14 @@ func BenchmarkRestore1MProcess(b *testing.B) {
 		c := startChild(b, env)
 		took := time.Since(start)
 		b.StopTimer()
-		rss, peak := procRSS(c.cmd.Process.Pid)
+		mem, err := servers.ProcessMemory(c.cmd.Process.Pid)
 		c.stop(b)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(took.Seconds(), "s/restore")
-		b.ReportMetric(rss, "rss-MiB")
-		b.ReportMetric(peak, "peak-rss-MiB")
+		b.ReportMetric(servers.MiB(mem.RSS), "rss-MiB")
+		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
 		b.StartTimer()
 	}
-}
-
-// procRSS returns VmRSS and VmHWM of process pid, in MiB.
-func procRSS(pid int) (cur, peak float64) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return cur, peak
 }

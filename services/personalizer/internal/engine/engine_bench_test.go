@@ -3,15 +3,13 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/servers"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -21,28 +19,6 @@ import (
 // run them:
 //
 //	go test -run '^$' -bench . -benchtime 1x ./services/personalizer/internal/engine/
-
-// rssMiB returns the process's resident set size and its peak, in MiB.
-func rssMiB() (cur, peak float64) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return cur, peak
-}
 
 // BenchmarkRestore1M restores 1,000,000 profiles: the time from a new
 // instance's start to its readiness (the table restored), and the memory
@@ -68,11 +44,14 @@ func BenchmarkRestore1M(b *testing.B) {
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
-		rss, peak := rssMiB()
+		mem, err := servers.ProcessMemory(0)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(took.Seconds(), "s/restore")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "table-MiB")
-		b.ReportMetric(rss, "rss-MiB")
-		b.ReportMetric(peak, "peak-rss-MiB")
+		b.ReportMetric(servers.MiB(mem.RSS), "rss-MiB")
+		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
 		in.stop()
 		b.StartTimer()
 	}
