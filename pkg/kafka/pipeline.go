@@ -32,7 +32,7 @@ func TopicSpecFromPipeline(t pipeline.Topic, name string) TopicSpec {
 	}
 	rf := t.ReplicationFactor
 	if rf < 0 {
-		rf = 0 // the broker's default, as pipeline.Topic.KafkaReplicationFactor's -1 means
+		rf = 0 // the broker's default, which Kafka's CreateTopics writes -1
 	}
 	cleanup := t.Cleanup
 	if cleanup == "" {

@@ -44,10 +44,30 @@ func TestTopicSpecFor(t *testing.T) {
 			tt.check(t, s)
 		})
 	}
-	// A negative factor (pipeline.Topic.KafkaReplicationFactor's "broker
-	// default") still makes a valid spec.
+	// A negative factor (Kafka's "broker default") still makes a valid spec.
 	s := TopicSpecFromPipeline(pipeline.Topic{ReplicationFactor: -1}, "t")
 	if err := s.validate(); err != nil || s.ReplicationFactor != 0 {
 		t.Fatalf("replication -1: %+v, %v; want 0 and valid", s, err)
+	}
+	// Further configs pass through, and become the topic's creation configs
+	// beside cleanup.policy and retention.ms.
+	cc := p.Topics[pipeline.TopicContentChanges]
+	cc.Configs = map[string]string{"min.insync.replicas": "2"}
+	cfg := TopicSpecFromPipeline(cc, "c").createConfigs()
+	if v := cfg["min.insync.replicas"]; v == nil || *v != "2" {
+		t.Errorf("min.insync.replicas not passed through: %v", cfg)
+	}
+	if v := cfg["retention.ms"]; v == nil || *v != "604800000" {
+		t.Errorf("content.changes retention.ms %v; want 604800000", v)
+	}
+	if v := cfg["cleanup.policy"]; v == nil || *v != CleanupDelete {
+		t.Errorf("content.changes cleanup.policy %v; want delete", v)
+	}
+	up := TopicSpecFor(p, pipeline.TopicUserProfiles, "u").createConfigs()
+	if v := up["retention.ms"]; v == nil || *v != "-1" {
+		t.Errorf("user.profiles retention.ms %v; want -1", v)
+	}
+	if v := up["cleanup.policy"]; v == nil || *v != CleanupCompact {
+		t.Errorf("user.profiles cleanup.policy %v; want compact", v)
 	}
 }

@@ -159,7 +159,8 @@ type Topic struct {
 	// keyed topics, 6 for beacons, latency and purges, 12 for others).
 	Partitions int32 `yaml:"partitions"`
 	// ReplicationFactor; zero (the default) means the broker's
-	// default.replication.factor. See KafkaReplicationFactor.
+	// default.replication.factor. kafka.TopicSpecFor turns a Topic into
+	// the spec a service creates the topic with.
 	ReplicationFactor int16 `yaml:"replication_factor"`
 	// Retention of records: a duration ("168h", "7d") or "forever". Zero
 	// means the default (7d; 1d for content.deliveries, 3d for beacons and
@@ -171,31 +172,6 @@ type Topic struct {
 	// Configs are further topic configs, passed as they are
 	// (e.g. min.insync.replicas). Retention and cleanup have their own keys.
 	Configs map[string]string `yaml:"configs,omitempty"`
-}
-
-// KafkaReplicationFactor returns the replication factor to request: -1 (the
-// broker's default) when ReplicationFactor is zero.
-func (t Topic) KafkaReplicationFactor() int16 {
-	if t.ReplicationFactor == 0 {
-		return -1
-	}
-	return t.ReplicationFactor
-}
-
-// KafkaConfigs returns the topic configs to create the topic with (the
-// shape kadm takes): cleanup.policy, retention.ms, and Configs.
-func (t Topic) KafkaConfigs() map[string]*string {
-	out := make(map[string]*string, len(t.Configs)+2)
-	for k, v := range t.Configs {
-		out[k] = &v
-	}
-	cleanup := t.Cleanup
-	out["cleanup.policy"] = &cleanup
-	if t.Retention != 0 {
-		ms := strconv.FormatInt(t.Retention.Millis(), 10)
-		out["retention.ms"] = &ms
-	}
-	return out
 }
 
 // Retention is how long a topic keeps records. [Forever] keeps them for good.

@@ -444,22 +444,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestTopicKafkaConfigs(t *testing.T) {
+func TestDLQTopic(t *testing.T) {
 	p := Default()
-	up := p.Topics[TopicUserProfiles]
-	cfg := up.KafkaConfigs()
-	if *cfg["cleanup.policy"] != "compact" || *cfg["retention.ms"] != "-1" {
-		t.Errorf("user.profiles configs: cleanup %s retention %s", *cfg["cleanup.policy"], *cfg["retention.ms"])
-	}
-	cc := p.Topics[TopicContentChanges]
-	cc.Configs = map[string]string{"min.insync.replicas": "2"}
-	cfg = cc.KafkaConfigs()
-	if *cfg["retention.ms"] != "604800000" || *cfg["min.insync.replicas"] != "2" || *cfg["cleanup.policy"] != "delete" {
-		t.Errorf("content.changes configs: %v", cfg)
-	}
-	if cc.KafkaReplicationFactor() != -1 {
-		t.Errorf("replication factor 0 must ask for the broker's default (-1), got %d", cc.KafkaReplicationFactor())
-	}
 	dlq, ok := p.Topic("content.changes.dlq")
 	if !ok || dlq.Name != "content.changes.dlq" || dlq.Partitions != 1 || dlq.Retention != Retention(14*24*time.Hour) {
 		t.Errorf("DLQ topic: %+v, %v", dlq, ok)
