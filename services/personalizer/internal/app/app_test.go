@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // childEnv makes the test binary run the personalizer instead of the tests:
@@ -153,11 +155,10 @@ func startChildIn(t testing.TB, dir string, env []string) *child {
 	}
 }
 
-func (c *child) kill9(t *testing.T) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+// kill9 sends SIGKILL and waits for the process to be gone. It is called
+// from the broker's goroutine (killAtCommit), once.
+func (c *child) kill9() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	_ = c.cmd.Wait()
 }
 
@@ -265,26 +266,94 @@ func (c *crashEnv) changes(k, n int) bool {
 	return len(c.ids) >= n
 }
 
-// killMidTransaction produces changes, ten at a time, until the deliveries
-// topic holds an open transaction (watched for a while after each batch, so
-// a fast machine that commits quickly is caught too), then SIGKILLs victim.
-// It reports whether the open transaction was still there after the kill
-// (the kill landed in it). When all n changes are out and no open
-// transaction was seen, it kills victim anyway and reports false.
-func (c *crashEnv) killMidTransaction(t *testing.T, victim *child, n int) bool {
+// killAtCommit makes the broker itself kill victim (SIGKILL) at the moment
+// victim asks to commit a transaction that holds deliveries, once skip such
+// commits went through: the EndTxn request is held, the process killed, and
+// the request dropped with its connection. So the kill lands in the middle of
+// a transaction every time: its deliveries are written and its progress
+// staged, and nothing of it is committed. The returned channel is closed
+// once victim is dead.
+func (c *crashEnv) killAtCommit(t *testing.T, victim *child, txnID string, skip int) <-chan struct{} {
 	t.Helper()
-	for {
-		done := c.changes(10, n)
-		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
-			if openTransaction(t, c.adm, c.topics.Deliveries) {
-				victim.kill9(t)
-				return openTransaction(t, c.adm, c.topics.Deliveries)
+	deliveries := c.topics.Deliveries
+	listed, err := c.adm.ListTopics(context.Background(), deliveries)
+	if err != nil || listed.Error() != nil {
+		t.Fatalf("list topic %s: %v %v", deliveries, err, listed.Error())
+	}
+	deliveriesID := listed[deliveries].ID // produce v13+ names topics by id
+	var (
+		mu       sync.Mutex
+		holds    bool // victim's open transaction holds deliveries
+		done     = make(chan struct{})
+		finished bool
+		cl       = c.kt.Cluster
+		ours     = func(id *string) bool { return id != nil && *id == txnID }
+	)
+	cl.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished {
+			cl.DropControl()
+			return nil, nil, false
+		}
+		req := r.(*kmsg.ProduceRequest)
+		if ours(req.TransactionID) {
+			for _, tp := range req.Topics {
+				holds = holds || tp.Topic == deliveries || tp.TopicID == deliveriesID
 			}
 		}
-		if done {
-			victim.kill9(t)
-			return false
+		return nil, nil, false // observe only
+	})
+	cl.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if finished {
+			cl.DropControl()
+			return nil, nil, false
 		}
+		req := r.(*kmsg.EndTxnRequest)
+		if req.TransactionalID != txnID || !req.Commit || !holds {
+			return nil, nil, false
+		}
+		holds = false
+		if skip > 0 {
+			skip--
+			return nil, nil, false
+		}
+		victim.kill9()
+		finished = true
+		close(done)
+		return nil, errors.New("test: the process that sent this was killed"), true // closes the connection; the control is dropped
+	})
+	t.Cleanup(func() { // the broker is the package's: leave no control behind
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+	})
+	return done
+}
+
+// killMidTransaction produces changes, ten at a time, until the broker has
+// killed victim at its third commit of deliveries (killAtCommit), and checks
+// that victim's transaction was left open.
+func (c *crashEnv) killMidTransaction(t *testing.T, victim *child, txn string, n int) {
+	t.Helper()
+	killed := c.killAtCommit(t, victim, c.kt.Group(txn), 2)
+produce:
+	for !c.changes(10, n) {
+		select {
+		case <-killed:
+			break produce
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	select {
+	case <-killed:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the personalizer (transactional id %s) committed no third transaction of deliveries within 90s of the last change", txn)
+	}
+	if !openTransaction(t, c.adm, c.topics.Deliveries) {
+		t.Fatal("no transaction open on the deliveries topic right after the kill at commit")
 	}
 }
 
@@ -312,18 +381,12 @@ func TestKill9MidTransactionThenRestartDeliversExactlyOnce(t *testing.T) {
 	c := ce.start(t, "txn")
 	ce.profiles(t)
 	const n = 400
-	kills := 0
 	for range 2 {
-		if ce.killMidTransaction(t, c, n) {
-			kills++ // its transaction stays open until the restart fences it
-		}
+		ce.killMidTransaction(t, c, "txn", n) // its transaction stays open until the restart fences it
 		c = ce.start(t, "txn")
 	}
-	if kills == 0 {
-		t.Fatal("no kill landed in the middle of a transaction")
-	}
 	total := ce.finish(t, n, c)
-	t.Logf("%d deliveries, each exactly once, across %d kill -9 in the middle of a transaction", total, kills)
+	t.Logf("%d deliveries, each exactly once, across 2 kill -9 in the middle of a transaction", total)
 }
 
 // TestKill9OneOfTwoInstances kills one of two instances mid-transaction and
@@ -336,9 +399,7 @@ func TestKill9OneOfTwoInstances(t *testing.T) {
 	ce.profiles(t)
 	b := ce.start(t, "txn-b")
 	const n = 300
-	if !ce.killMidTransaction(t, a, n) {
-		t.Log("the kill missed the open transaction; the take-over is still checked")
-	}
+	ce.killMidTransaction(t, a, "txn-a", n)
 	total := ce.finish(t, n, b)
 	t.Logf("%d deliveries, each exactly once, after one of two instances was killed", total)
 }
