@@ -22,6 +22,21 @@
 //		...
 //	}
 //
+// A package whose tests kill its service mid-stream runs the service as a
+// separate process: ServiceMain instead of Main makes the test binary the
+// service when StartService starts it, and StartService waits for /readyz
+// and kills it when the test ends:
+//
+//	func TestMain(m *testing.M) {
+//		testenv.ServiceMain(m, func() { lifecycle.Main("personalizer", app.Main(nil, os.Stdout)) }, testenv.NeedKafka)
+//	}
+//
+//	func TestKill(t *testing.T) {
+//		svc := testenv.StartService(t, testenv.ServiceOptions{Name: "personalizer", Env: env})
+//		...
+//		svc.Kill() // SIGKILL, from any goroutine (a kfake control function)
+//	}
+//
 // Main stops every server after the tests, also when some fail, and on
 // SIGINT or SIGTERM. If the process dies without running that (a test
 // panics, go test -timeout fires, kill -9), the server processes still die

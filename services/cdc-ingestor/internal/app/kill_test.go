@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,16 +29,13 @@ func repoFile(rel string) string {
 // stack is a database, a pipeline file and topics of the test's own, and
 // the ingestor run as a separate process.
 type stack struct {
-	t        *testing.T
-	dsn      string
-	kt       testenv.KafkaTest
-	file     string
-	slot     string
-	topic    string
-	logs     string
-	proc     *exec.Cmd
-	procDone chan struct{} // closed when proc exited
-	procErr  error
+	t     *testing.T
+	dsn   string
+	kt    testenv.KafkaTest
+	file  string
+	slot  string
+	topic string
+	proc  *testenv.Service // the ingestor, while it runs
 }
 
 func newStack(t *testing.T) *stack { return newStackWith(t, "mode: never", "chunk_size: 10000") }
@@ -88,64 +83,33 @@ func newStackWith(t *testing.T, mode, chunk string) *stack {
 		t.Fatal(err)
 	}
 	s.topic = s.kt.Topic("content.changes")
-	s.logs = filepath.Join(t.TempDir(), "ingestor.log")
-	t.Cleanup(func() {
-		s.stop(syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(s.logs)
-			t.Logf("ingestor log:\n%s", tail(string(b), 4000))
-		}
-	})
 	return s
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// start runs the ingestor process, as the local stack runner would.
+// start runs the ingestor process, as the local stack runner would, and
+// waits until it streams.
 func (s *stack) start() {
 	s.t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(),
-		helperEnv+"=1",
-		"FRESHET_KAFKA_BROKERS="+strings.Join(s.kt.Seeds, ","),
-		"FRESHET_POSTGRES_DSN="+s.dsn,
-		"FRESHET_PIPELINE="+s.file,
-		"FRESHET_ADMIN_ADDR=127.0.0.1:0",
+	s.proc = testenv.StartService(s.t, testenv.ServiceOptions{Name: Name, Env: []string{
+		"FRESHET_KAFKA_BROKERS=" + strings.Join(s.kt.Seeds, ","),
+		"FRESHET_POSTGRES_DSN=" + s.dsn,
+		"FRESHET_PIPELINE=" + s.file,
 		"FRESHET_INGEST_ADDR=127.0.0.1:0",
-		"FRESHET_LOG_FORMAT=console",
-	)
-	f, err := os.OpenFile(s.logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.proc = cmd
-	done := make(chan struct{})
-	s.procDone = done
-	go func() { s.procErr = cmd.Wait(); f.Close(); close(done) }()
+	}})
 }
 
-func (s *stack) stop(sig syscall.Signal) {
-	if s.proc == nil {
-		return
+// kill9 kills the ingestor with SIGKILL.
+func (s *stack) kill9() {
+	s.t.Helper()
+	if err := s.proc.Kill(); err != nil {
+		s.t.Fatal(err)
 	}
-	_ = s.proc.Process.Signal(sig)
-	select {
-	case <-s.procDone:
-	case <-time.After(30 * time.Second):
-		_ = s.proc.Process.Kill()
-		<-s.procDone
-	}
-	s.proc = nil
+}
+
+// stop stops the ingestor with SIGTERM and checks it exited cleanly.
+func (s *stack) stop() {
+	s.t.Helper()
+	s.proc.Stop(s.t)
 }
 
 // waitStreaming waits until the ingestor's slot is active.
@@ -159,8 +123,8 @@ func (s *stack) waitStreaming(db *pgx.Conn) {
 			return
 		}
 		select {
-		case <-s.procDone:
-			s.t.Fatalf("ingestor exited: %v", s.procErr)
+		case <-s.proc.Done():
+			s.t.Fatal("the ingestor exited")
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -230,7 +194,7 @@ func TestKillNineMidBurst(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.stop(syscall.SIGKILL)
+	s.kill9()
 	atKill := produced(t, adm, s.topic)
 	select {
 	case err := <-burstDone:
@@ -289,5 +253,5 @@ func TestKillNineMidBurst(t *testing.T) {
 		}
 	}
 	t.Logf("%d records for %d rows: %d sent again after the kill, each with its first id", total, rows, total-rows)
-	s.stop(syscall.SIGTERM)
+	s.stop()
 }

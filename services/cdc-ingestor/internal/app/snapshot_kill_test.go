@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,31 +37,67 @@ func TestKillNineMidSnapshot(t *testing.T) {
 		return done, n
 	}
 	s.start()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, n := progress(); n >= 2000 {
-			break
+	waitProgress := func(rows int64) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if _, n := progress(); n >= rows {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the snapshot did not reach %d rows", rows)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no snapshot progress")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	waitProgress(1000)
 	// Changes while the snapshot runs, and while the ingestor is down.
 	if _, err := db.Exec(ctx, `UPDATE content SET title = 'changed' WHERE id % 97 = 0`); err != nil {
 		t.Fatal(err)
 	}
-	s.stop(syscall.SIGKILL)
+	// Hold the snapshot between two chunks, so that the kill lands in its
+	// middle however fast the machine: a lock on the table stops the next
+	// chunk's read until the lock's transaction ends, after the kill.
+	lk, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close(ctx)
+	var held pgx.Tx
+	for deadline := time.Now().Add(60 * time.Second); held == nil; {
+		tx, err := lk.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE content IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		if _, n := progress(); n >= 2000 {
+			held = tx
+			continue
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the snapshot did not reach 2000 rows")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.kill9()
 	done, n := progress()
 	if done {
-		t.Skip("the snapshot finished before the kill; nothing to resume")
+		t.Fatalf("the snapshot finished (%d rows) while its table was locked", n)
 	}
 	t.Logf("killed after %d snapshot rows", n)
+	if err := held.Rollback(ctx); err != nil { // the lock
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(ctx, `DELETE FROM content WHERE id % 101 = 0`); err != nil {
 		t.Fatal(err)
 	}
 	s.start()
-	deadline = time.Now().Add(120 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		if done, _ := progress(); done {
 			break
@@ -129,5 +164,5 @@ func TestKillNineMidSnapshot(t *testing.T) {
 			break
 		}
 	}
-	s.stop(syscall.SIGTERM)
+	s.stop()
 }

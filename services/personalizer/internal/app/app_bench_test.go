@@ -33,17 +33,17 @@ func BenchmarkRestore1MProcess(b *testing.B) {
 		"FRESHET_PERSONALIZER_DELIVERIES_TOPIC=" + topics.Deliveries,
 		"FRESHET_PERSONALIZER_LATENCY_TOPIC=" + topics.Latency,
 	}
-	startChild(b, env).stop(b) // creates the topics
+	startPersonalizer(b, "", env).Stop(b) // creates the topics
 	ptest.ManyProfiles(b, kt.Seeds, topics.Profiles, n, nil)
 	ptest.CommitEnd(b, kt.Seeds, group, topics.Profiles)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		c := startChild(b, env)
+		c := startPersonalizer(b, "", env)
 		took := time.Since(start)
 		b.StopTimer()
-		mem, err := servers.ProcessMemory(c.cmd.Process.Pid)
-		c.stop(b)
+		mem, err := servers.ProcessMemory(c.Pid())
+		c.Stop(b)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,14 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,16 +22,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// childEnv makes the test binary run the personalizer instead of the tests:
-// the kill -9 test starts it as a separate process.
-const childEnv = "FRESHET_PERSONALIZER_TEST_CHILD"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		lifecycle.Main("personalizer", app.Main(nil, os.Stdout))
-		return
-	}
-	testenv.Main(m, testenv.NeedKafka)
+	// The crash tests run the personalizer as a separate process: this
+	// binary, in service mode.
+	testenv.ServiceMain(m, func() { lifecycle.Main("personalizer", app.Main(nil, os.Stdout)) }, testenv.NeedKafka)
+}
+
+// startPersonalizer runs the personalizer as a separate process, with only
+// the variables the local stack runner sets plus env, in dir ("" for the
+// test's), and waits until it is ready.
+func startPersonalizer(tb testing.TB, dir string, env []string) *testenv.Service {
+	tb.Helper()
+	return testenv.StartService(tb, testenv.ServiceOptions{Name: "personalizer", Dir: dir, Env: env})
 }
 
 func TestCheck(t *testing.T) {
@@ -68,108 +66,12 @@ func TestStartsWithTheRunnersVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startChildIn(t, root, []string{
+	c := startPersonalizer(t, root, []string{
 		"FRESHET_KAFKA_BROKERS=" + strings.Join(kt.Seeds, ","),
 		"FRESHET_PIPELINE=pipelines/freshet.yaml",
 		"FRESHET_POSTGRES_DSN=postgres://unused",
 	})
-	c.stop(t) // SIGTERM: a clean exit, status 0
-}
-
-// child is the personalizer running as a separate process.
-type child struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
-	mu  *sync.Mutex
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-// startChild starts the personalizer with only the variables the local stack
-// runner sets, plus test topic names, group and transactional id, and waits
-// until /readyz answers 200.
-func startChild(t testing.TB, env []string) *child {
-	return startChildIn(t, "", env)
-}
-
-// startChildIn is startChild with the working directory dir ("" for the
-// test's).
-func startChildIn(t testing.TB, dir string, env []string) *child {
-	t.Helper()
-	admin := freePort(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), childEnv+"=1", "FRESHET_ADMIN_ADDR="+admin, "FRESHET_LOG_FORMAT=console"), env...)
-	c := &child{cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	cmd.Stdout = lockedWriter{c.mu, c.out}
-	cmd.Stderr = lockedWriter{c.mu, c.out}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			c.mu.Lock()
-			t.Logf("personalizer output:\n%s", c.out.String())
-			c.mu.Unlock()
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("personalizer not ready after 60s:\n%s", c.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill9 sends SIGKILL and waits for the process to be gone. It is called
-// from the broker's goroutine (killAtCommit), once.
-func (c *child) kill9() {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	_ = c.cmd.Wait()
-}
-
-func (c *child) stop(t testing.TB) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Errorf("personalizer exited with %v", err)
-	}
+	c.Stop(t) // SIGTERM: a clean exit, status 0
 }
 
 // openTransaction reports whether a partition of topic holds records of a
@@ -236,8 +138,8 @@ func newCrashEnv(t *testing.T) *crashEnv {
 }
 
 // start starts an instance with transactional id txn.
-func (c *crashEnv) start(t *testing.T, txn string) *child {
-	return startChild(t, append(append([]string{}, c.env...), "FRESHET_PERSONALIZER_TRANSACTIONAL_ID="+c.kt.Group(txn)))
+func (c *crashEnv) start(t *testing.T, txn string) *testenv.Service {
+	return startPersonalizer(t, "", append(append([]string{}, c.env...), "FRESHET_PERSONALIZER_TRANSACTIONAL_ID="+c.kt.Group(txn)))
 }
 
 // profiles produces the 100 users' profiles.
@@ -271,9 +173,9 @@ func (c *crashEnv) changes(k, n int) bool {
 // commits went through: the EndTxn request is held, the process killed, and
 // the request dropped with its connection. So the kill lands in the middle of
 // a transaction every time: its deliveries are written and its progress
-// staged, and nothing of it is committed. The returned channel is closed
-// once victim is dead.
-func (c *crashEnv) killAtCommit(t *testing.T, victim *child, txnID string, skip int) <-chan struct{} {
+// staged, and nothing of it is committed. The returned channel gets the
+// outcome of the kill once victim is dead.
+func (c *crashEnv) killAtCommit(t *testing.T, victim *testenv.Service, txnID string, skip int) <-chan error {
 	t.Helper()
 	deliveries := c.topics.Deliveries
 	listed, err := c.adm.ListTopics(context.Background(), deliveries)
@@ -284,7 +186,7 @@ func (c *crashEnv) killAtCommit(t *testing.T, victim *child, txnID string, skip 
 	var (
 		mu       sync.Mutex
 		holds    bool // victim's open transaction holds deliveries
-		done     = make(chan struct{})
+		done     = make(chan error, 1)
 		finished bool
 		cl       = c.kt.Cluster
 		ours     = func(id *string) bool { return id != nil && *id == txnID }
@@ -320,9 +222,8 @@ func (c *crashEnv) killAtCommit(t *testing.T, victim *child, txnID string, skip 
 			skip--
 			return nil, nil, false
 		}
-		victim.kill9()
+		done <- victim.Kill()
 		finished = true
-		close(done)
 		return nil, errors.New("test: the process that sent this was killed"), true // closes the connection; the control is dropped
 	})
 	t.Cleanup(func() { // the broker is the package's: leave no control behind
@@ -336,36 +237,52 @@ func (c *crashEnv) killAtCommit(t *testing.T, victim *child, txnID string, skip 
 // killMidTransaction produces changes, ten at a time, until the broker has
 // killed victim at its third commit of deliveries (killAtCommit), and checks
 // that victim's transaction was left open.
-func (c *crashEnv) killMidTransaction(t *testing.T, victim *child, txn string, n int) {
+func (c *crashEnv) killMidTransaction(t *testing.T, victim *testenv.Service, txn string, n int) {
 	t.Helper()
 	killed := c.killAtCommit(t, victim, c.kt.Group(txn), 2)
-produce:
-	for !c.changes(10, n) {
-		select {
-		case <-killed:
-			break produce
-		case <-time.After(100 * time.Millisecond):
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var timeout <-chan time.Time // runs once every change is out
+	landed := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !openTransaction(t, c.adm, c.topics.Deliveries) {
+			t.Fatal("no transaction open on the deliveries topic right after the kill at commit")
 		}
 	}
-	select {
-	case <-killed:
-	case <-time.After(90 * time.Second):
-		t.Fatalf("the personalizer (transactional id %s) committed no third transaction of deliveries within 90s of the last change", txn)
-	}
-	if !openTransaction(t, c.adm, c.topics.Deliveries) {
-		t.Fatal("no transaction open on the deliveries topic right after the kill at commit")
+	for {
+		select {
+		case err := <-killed:
+			landed(err)
+			return
+		case <-victim.Done(): // the kill, or a crash of its own
+			select {
+			case err := <-killed:
+				landed(err)
+				return
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the personalizer (transactional id %s) exited by itself", txn)
+			}
+		case <-timeout:
+			t.Fatalf("the personalizer (transactional id %s) committed no third transaction of deliveries within 90s of the last change", txn)
+		case <-tick.C:
+			if timeout == nil && c.changes(10, n) {
+				timeout = time.After(90 * time.Second)
+			}
+		}
 	}
 }
 
 // finish produces the rest of the n changes, waits until the group's
 // progress covers them, and checks that every delivery arrived once.
-func (c *crashEnv) finish(t *testing.T, n int, stop ...*child) int {
+func (c *crashEnv) finish(t *testing.T, n int, stop ...*testenv.Service) int {
 	t.Helper()
 	for !c.changes(20, n) { // the rest of the changes
 	}
 	ptest.WaitCaughtUp(t, c.kt.Seeds, c.group, c.topics, 4, 90*time.Second)
 	for _, s := range stop {
-		s.stop(t)
+		s.Stop(t)
 	}
 	ds := ptest.Deliveries(t, c.kt.Seeds, c.topics.Deliveries)
 	ptest.ExactlyOnce(t, ds, c.ids, c.users)
