@@ -11,6 +11,7 @@ import (
 
 	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/testenv"
 )
 
 // TestKillNineMidSnapshot kills the ingestor with SIGKILL while it
@@ -58,41 +59,14 @@ func TestKillNineMidSnapshot(t *testing.T) {
 	// Hold the snapshot between two chunks, so that the kill lands in its
 	// middle however fast the machine: a lock on the table stops the next
 	// chunk's read until the lock's transaction ends, after the kill.
-	lk, err := pgx.Connect(ctx, s.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close(ctx)
-	var held pgx.Tx
-	for deadline := time.Now().Add(60 * time.Second); held == nil; {
-		tx, err := lk.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE content IN ACCESS EXCLUSIVE MODE"); err != nil {
-			t.Fatal(err)
-		}
-		if _, n := progress(); n >= 2000 {
-			held = tx
-			continue
-		}
-		if err := tx.Rollback(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the snapshot did not reach 2000 rows")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	release := testenv.HoldTable(t, s.dsn, "content", func() bool { _, n := progress(); return n >= 2000 })
 	s.kill9()
 	done, n := progress()
 	if done {
 		t.Fatalf("the snapshot finished (%d rows) while its table was locked", n)
 	}
 	t.Logf("killed after %d snapshot rows", n)
-	if err := held.Rollback(ctx); err != nil { // the lock
-		t.Fatal(err)
-	}
+	release()
 	if _, err := db.Exec(ctx, `DELETE FROM content WHERE id % 101 = 0`); err != nil {
 		t.Fatal(err)
 	}
