@@ -41,6 +41,12 @@ func TestStackEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.waitFor(t, "logs: ", 10*time.Second) // the last line of the hints
+	for name, v := range secrets {
+		if strings.Contains(r.all.String(), v) {
+			t.Errorf("the runner printed the secret %s; its hints must read it from secrets.env", name)
+		}
+	}
 	tokenCmd := exec.CommandContext(ctx, filepath.Join(st.dir, "bin", "sse-gateway"), "token", "-user", "u1", "-ttl", "10m")
 	tokenCmd.Env = append(os.Environ(), "FRESHET_AUTH_HS256_SECRET="+secrets["AUTH_HS256_SECRET"])
 	token, err := tokenCmd.Output()

@@ -191,20 +191,20 @@ func (s *Stack) watchServices(ctx context.Context) {
 	}
 }
 
-// printHints shows how to use what runs.
+// printHints shows how to use what runs. Secrets are never printed: the
+// commands read them from secrets.env.
 func (s *Stack) printHints() {
 	fmt.Fprintf(s.out, "\nTry it:\n  psql '%s' -c \"insert into content (title, url, tags) values ('Hello', '/hello', '{news}')\"\n", s.postgresDSN())
 	fmt.Fprintf(s.out, "  curl -s 'http://127.0.0.1:%d/?query=show+databases'\n", s.cfg.ClickHouseHTTPPort)
+	fmt.Fprintf(s.out, "  the stack's generated secrets, for the commands below: set -a; . %s; set +a\n", filepath.Join(s.dir, "secrets.env"))
 	for _, svc := range s.svcs {
 		switch svc.name {
 		case "cdc-ingestor":
-			fmt.Fprintf(s.out, "  HTTP ingest: curl -H 'X-API-Key: %s' -d @event.json http://127.0.0.1:%d/v1/events\n"+
-				"       (the key is FRESHET_INGEST_API_KEY in %s)\n",
-				s.secrets["INGEST_API_KEY"], s.cfg.IngestPort, filepath.Join(s.dir, "secrets.env"))
+			fmt.Fprintf(s.out, "  HTTP ingest: curl -H \"X-API-Key: $FRESHET_INGEST_API_KEY\" -d '{\"op\":\"update\",\"content_id\":\"1\",\"title\":\"Hi\"}' http://127.0.0.1:%d/v1/events\n",
+				s.cfg.IngestPort)
 		case "sse-gateway":
-			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user alice)\" http://127.0.0.1:%d/v1/stream\n"+
-				"       (the token command reads FRESHET_AUTH_HS256_SECRET: set -a; . %s; set +a)\n",
-				filepath.Join(s.binDir(), "sse-gateway"), s.cfg.GatewayPort, filepath.Join(s.dir, "secrets.env"))
+			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user u1)\" http://127.0.0.1:%d/v1/stream\n",
+				filepath.Join(s.binDir(), "sse-gateway"), s.cfg.GatewayPort)
 		}
 	}
 	fmt.Fprintf(s.out, "  logs: %s\n\n", filepath.Join(s.dir, "logs"))
