@@ -334,6 +334,7 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		return
 	}
 	q := e.scorer.Prepare(e.table, fields, now.Sub(committedAt))
+	q.Spread = scoring.SpreadOf(change.EventID)
 	hits, candidates := e.scorer.Score(e.table, &q, e.hitScratch[:0])
 	e.hitScratch = hits
 	e.m.candidates.Observe(float64(candidates))

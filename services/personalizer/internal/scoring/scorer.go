@@ -21,6 +21,11 @@ type Query struct {
 	Decay float64
 	// Age is the time since the change was committed (0 when in the future).
 	Age time.Duration
+	// Spread picks the partitions that get the remainder of the cap when it
+	// does not divide evenly (see the package doc). The caller sets it from
+	// the change (every instance the same), so that no partition is always
+	// the one favoured.
+	Spread uint32
 }
 
 // Hit is a user that passed the threshold.
@@ -96,7 +101,8 @@ func resolve(t *profiles.Table, names []string) []profiles.Key {
 }
 
 // Score appends to dst the users of t that q's keys make candidates and whose
-// score reaches the threshold, capped per partition (highest scores first),
+// score reaches the threshold, within each partition's quota of the cap
+// (highest scores first),
 // and returns it with the number of candidates scored.
 func (s *Scorer) Score(t *profiles.Table, q *Query, dst []Hit) ([]Hit, int) {
 	if n := t.Slots(); len(s.seen) < n {
@@ -125,7 +131,7 @@ func (s *Scorer) Score(t *profiles.Table, q *Query, dst []Hit) ([]Hit, int) {
 			}
 		}
 	}
-	return s.capHits(dst, start), candidates
+	return s.capHits(dst, start, q.Spread), candidates
 }
 
 // raw is the score of the user in slot before the recency decay.
@@ -157,30 +163,51 @@ func (s *Scorer) raw(t *profiles.Table, q *Query, slot profiles.Slot) float64 {
 	return sum
 }
 
-// capHits keeps, in hits[start:], at most the per-partition cap of each
-// partition's highest scores.
-func (s *Scorer) capHits(hits []Hit, start int) []Hit {
+// capHits keeps, in hits[start:], at most the quota of each partition of its
+// highest scores.
+func (s *Scorer) capHits(hits []Hit, start int, spread uint32) []Hit {
 	limit := s.rules.MaxDeliveriesPerChange
-	if limit <= 0 || len(hits)-start <= (limit+s.partitions-1)/s.partitions {
-		return hits
+	if limit <= 0 || len(hits)-start <= limit/s.partitions {
+		return hits // no partition can be over its quota
 	}
-	per := (limit + s.partitions - 1) / s.partitions
 	h := hits[start:]
 	slices.SortFunc(h, func(a, b Hit) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(b.Score, a.Score), cmp.Compare(a.UserID, b.UserID))
 	})
 	kept := h[:0]
-	n := 0
+	n, quota := 0, 0
 	for i, x := range h {
 		if i == 0 || x.Partition != h[i-1].Partition {
-			n = 0
+			n, quota = 0, Quota(limit, s.partitions, int(x.Partition), spread)
 		}
-		if n < per {
+		if n < quota {
 			kept = append(kept, x)
 			n++
 		}
 	}
 	return hits[:start+len(kept)]
+}
+
+// SpreadOf returns a Query.Spread for the change whose event id is id: a
+// hash (FNV-1a) that is the same in every instance.
+func SpreadOf(id string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// Quota is partition p's share of a cap of limit deliveries over partitions
+// partitions: limit/partitions, plus one for limit%partitions of them, the
+// ones that follow spread (mod partitions). The shares add up to limit.
+func Quota(limit, partitions, p int, spread uint32) int {
+	q := limit / partitions
+	if (p-int(spread%uint32(partitions))+partitions)%partitions < limit%partitions {
+		q++
+	}
+	return q
 }
 
 // Reasons appends the reasons of hit's score to dst (see the package doc).

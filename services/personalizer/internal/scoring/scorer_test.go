@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -192,10 +193,20 @@ func TestCap(t *testing.T) {
 		}
 	})
 	t.Run("split over partitions", func(t *testing.T) {
-		// ceil(3/2) = 2 a partition: even slots a(5) c(4) e(3), odd b(1) d(2) f(6).
-		got, _, _ := score(t, r, 2, tb, change([]string{"go"}, "", nil, ""), 0)
-		if !sameScores(got, scored{"a": 5, "c": 4, "f": 6, "d": 2}) {
-			t.Errorf("got %v", got)
+		// Partition 0 holds a(5) c(4) e(3), partition 1 b(1) d(2) f(6). A cap
+		// of 3 over 2 partitions: 1 each, and the one Spread picks gets 2.
+		for spread, want := range []scored{{"a": 5, "c": 4, "f": 6}, {"a": 5, "f": 6, "d": 2}} {
+			s := New(r, 2)
+			q := s.Prepare(tb, Fields(change([]string{"go"}, "", nil, "")), 0)
+			q.Spread = uint32(spread)
+			hits, _ := s.Score(tb, &q, nil)
+			got := scored{}
+			for _, h := range hits {
+				got[h.UserID] = h.Score
+			}
+			if !sameScores(got, want) {
+				t.Errorf("spread %d: got %v, want %v", spread, got, want)
+			}
 		}
 	})
 	t.Run("ties by user id", func(t *testing.T) {
@@ -210,6 +221,37 @@ func TestCap(t *testing.T) {
 			t.Errorf("got %v", got)
 		}
 	})
+}
+
+// The quotas of the partitions add up to the cap, for any cap, number of
+// partitions and spread: a change never gets more deliveries than the cap,
+// and the cap is reached when every partition has hits enough.
+func TestQuotasAddUpToTheCap(t *testing.T) {
+	for limit := 1; limit <= 40; limit++ {
+		for parts := 1; parts <= 16; parts++ {
+			for _, spread := range []uint32{0, 1, 7, SpreadOf("some change"), math.MaxUint32} {
+				sum, lo, hi := 0, limit, 0
+				for p := range parts {
+					q := Quota(limit, parts, p, spread)
+					sum += q
+					lo, hi = min(lo, q), max(hi, q)
+				}
+				if sum != limit || hi-lo > 1 {
+					t.Fatalf("cap %d over %d partitions (spread %d): quotas add up to %d, from %d to %d", limit, parts, spread, sum, lo, hi)
+				}
+			}
+		}
+	}
+	// Through Score: 12 partitions of 5 users each, a cap of 10.
+	r := rules(t, freshetRules+"  max_deliveries_per_change: 10\n")
+	var ps []profiles.Profile
+	for i := range 60 {
+		ps = append(ps, profiles.Profile{UserID: fmt.Sprintf("u%02d", i), Partition: int32(i % 12), Interests: []profiles.Interest{{Tag: "go", Weight: 1 + float64(i)/100}}})
+	}
+	got, _, _ := score(t, r, 12, table(ps...), change([]string{"go"}, "", nil, ""), 0)
+	if len(got) != 10 {
+		t.Errorf("a cap of 10 over 12 partitions gave %d deliveries", len(got))
+	}
 }
 
 func TestProfileChanges(t *testing.T) {
