@@ -123,6 +123,9 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 	if len(ends) == 0 {
 		return nil
 	}
+	if err := e.boundEnds(ctx, ends); err != nil {
+		return err
+	}
 	var left int64
 	for _, end := range ends {
 		left += end
@@ -189,6 +192,42 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 	e.m.restoreSeconds.Observe(took.Seconds())
 	e.log.Info("profiles restored", zap.Int("records", n), zap.Int("malformed", bad),
 		zap.Int("profiles", e.table.Len()), zap.Duration("took", took), zap.Any("partitions", slices.Sorted(maps.Keys(committed))))
+	return nil
+}
+
+// boundEnds makes the restore end at what the log holds. A committed offset
+// past the log's last stable offset (the topic was recreated, or its records
+// deleted) is lowered to it, and a partition whose log starts at or past its
+// end has nothing to read and is dropped: the restore would wait forever for
+// records that no longer exist.
+func (e *Engine) boundEnds(ctx context.Context, ends map[int32]int64) error {
+	topic := e.cfg.Topics.Profiles
+	stable, err := e.adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = stable.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("engine: list the end offsets of %s: %w", topic, err)
+	}
+	starts, err := e.adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("engine: list the start offsets of %s: %w", topic, err)
+	}
+	for p, end := range ends {
+		if o, ok := stable.Lookup(topic, p); ok && o.Offset < end {
+			e.log.Warn("committed offset past the end of the profiles log (topic recreated or records deleted?): restoring what the log holds",
+				logging.Partition(p), logging.Offset(end), zap.Int64("log_end", o.Offset))
+			end = o.Offset
+		}
+		if o, ok := starts.Lookup(topic, p); ok && o.Offset >= end {
+			delete(ends, p) // nothing left below the end
+			continue
+		}
+		ends[p] = end
+	}
 	return nil
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/personalizer/internal/engine"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
+	"github.com/freshet/freshet/services/personalizer/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -319,6 +321,54 @@ func TestRestartRestoresTable(t *testing.T) {
 	want := map[string][]string{id("0"): {"ana"}, id("1"): {"ana"}, id("2"): {"bob"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("recipients = %v, want %v", got, want)
+	}
+}
+
+// A committed offset that the log no longer reaches does not hold up the
+// restore: here one partition's records were all deleted (its log starts at
+// the committed offset) and the other's committed offset is past its end (as
+// after the topic was recreated). The instance restores what the log holds
+// and gets ready.
+func TestRestoreWhenTheLogHoldsLessThanCommitted(t *testing.T) {
+	e := newEnv(t, 2, 1)
+	e.start("a").stop() // creates the topics
+	var users []events.UserProfile
+	for i := range 20 {
+		users = append(users, profile(fmt.Sprintf("user-%02d", i), "go"))
+	}
+	e.prod.Profiles(users...)
+	ptest.CommitEnd(t, e.seeds, e.group, e.topics.Profiles)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, e.topics.Profiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end0, _ := ends.Lookup(e.topics.Profiles, 0)
+	end1, _ := ends.Lookup(e.topics.Profiles, 1)
+	if end0.Offset == 0 || end1.Offset == 0 {
+		t.Fatalf("want profiles in both partitions, ends %d and %d", end0.Offset, end1.Offset)
+	}
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: e.topics.Profiles, Partition: 0, At: end0.Offset})
+	if resp, err := adm.DeleteRecords(ctx, del); err != nil || resp.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, resp.Error())
+	}
+	past := kadm.Offsets{}
+	past.Add(kadm.Offset{Topic: e.topics.Profiles, Partition: 1, At: end1.Offset + 100, LeaderEpoch: -1, Metadata: wire.Progress{}.String()})
+	if resp, err := adm.CommitOffsets(ctx, e.group, past); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+
+	b := e.start("b") // fails the test unless ready within 60s
+	if n := metric(t, b.reg, "freshet_personalizer_restore_records_total"); n != float64(end1.Offset) {
+		t.Errorf("restored %v records, want partition 1's %d", n, end1.Offset)
 	}
 }
 
