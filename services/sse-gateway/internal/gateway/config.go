@@ -69,6 +69,12 @@ type Settings struct {
 	GCPercent int `env:"GC_PERCENT" default:"400" help:"Go GC target (GOGC) set at start unless GOGC is set: higher trades memory for fewer collections and a lower tail latency."`
 	// ReplayConcurrency caps the resumes reading Kafka at once. Default 16.
 	ReplayConcurrency int `env:"REPLAY_CONCURRENCY" default:"16" help:"Resumes reading Kafka at the same time."`
+	// PartitionCheck is how often the partitions of content.deliveries are
+	// counted. Default 30s. A replica serves the partitions it found at
+	// start; when the count changes it shuts down (streams are told to
+	// reconnect) and exits with an error, so that its restart serves them
+	// all.
+	PartitionCheck time.Duration `env:"PARTITION_CHECK" default:"30s" help:"How often the partitions of content.deliveries are counted; when partitions were added, the replica shuts down gracefully and exits with an error so that a restart serves them."`
 }
 
 // Validate checks the settings.
@@ -84,7 +90,7 @@ func (s *Settings) Validate() error {
 		{"Heartbeat", int64(s.Heartbeat)}, {"Retry", int64(s.Retry)}, {"QueueSize", int64(s.QueueSize)},
 		{"WriteTimeout", int64(s.WriteTimeout)}, {"MaxConns", int64(s.MaxConns)},
 		{"MaxChannels", int64(s.MaxChannels)}, {"ReplayTimeout", int64(s.ReplayTimeout)},
-		{"ReplayConcurrency", int64(s.ReplayConcurrency)},
+		{"ReplayConcurrency", int64(s.ReplayConcurrency)}, {"PartitionCheck", int64(s.PartitionCheck)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {

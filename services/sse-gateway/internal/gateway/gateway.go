@@ -215,9 +215,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}()
 
+	partitionsChanged := make(chan error, 1)
+	go func() { partitionsChanged <- g.watchPartitions(verifierCtx) }()
+
 	var err error
 	select {
 	case <-ctx.Done():
+	case err = <-partitionsChanged:
 	case err = <-consumerDone:
 		err = fmt.Errorf("consume %s: %w", g.topic, err)
 	case err = <-serveDone:
@@ -279,6 +283,40 @@ func (g *Gateway) start(ctx context.Context) error {
 	g.nparts = n
 	g.hub.Store(newHub(start, end, g.cfg.Gateway.History))
 	return nil
+}
+
+// ErrPartitionsChanged is what Run returns when the deliveries topic no
+// longer has the partitions the replica serves: a restart serves them all.
+var ErrPartitionsChanged = errors.New("the partitions of the deliveries topic changed")
+
+// watchPartitions counts the partitions of the deliveries topic every
+// PartitionCheck and returns an ErrPartitionsChanged error when the count is
+// no longer the one served; nil when ctx ends. A failed count is retried at
+// the next tick.
+func (g *Gateway) watchPartitions(ctx context.Context) error {
+	t := time.NewTicker(g.cfg.Gateway.PartitionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		topics, err := g.adm.ListTopics(ctx, g.topic)
+		if err == nil {
+			err = topics.Error()
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("count the partitions of the deliveries topic", logging.Topic(g.topic), logging.Error(err))
+			}
+			continue
+		}
+		if n := len(topics[g.topic].Partitions); n != g.nparts {
+			return fmt.Errorf("%w: %s has %d partitions, this replica serves %d; shutting down so that a restart serves them all",
+				ErrPartitionsChanged, g.topic, n, g.nparts)
+		}
+	}
 }
 
 // Close closes the listener, every stream (without a last event: the

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -189,5 +190,49 @@ func waitConsumed(t *testing.T, g *Gateway, p int32, end int64) {
 			t.Fatalf("the consumer is at %d of partition %d, want %d", next, p, end)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Partitions added to content.deliveries while a replica runs: it cannot
+// serve them (a user's partition may have moved), so it shuts down like on
+// SIGTERM (streams are told to reconnect) and Run returns
+// ErrPartitionsChanged, for the process to exit and be restarted.
+func TestPartitionsAddedStopTheReplica(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Gateway.PartitionCheck = 100 * time.Millisecond
+	g := e.start(cfg)
+	s := e.subscribe(g.Gateway, streamURL(g.Gateway, e.token("alice", time.Hour)), nil)
+	s.waitFor(t, "ready", func(r []received) bool { return countType(r, "ready") == 1 })
+	select {
+	case <-g.done:
+		t.Fatalf("Run returned with the partitions unchanged: %v", g.err)
+	case <-time.After(500 * time.Millisecond): // a few checks
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kt.Seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreatePartitions(context.Background(), 2, e.deliveries)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("add partitions: %v", err)
+	}
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of partitions being added")
+	}
+	if !errors.Is(g.err, ErrPartitionsChanged) {
+		t.Fatalf("Run returned %v, want ErrPartitionsChanged", g.err)
+	}
+	g.err = nil // checked: the cleanup's stop expects nil
+	got := s.waitFor(t, "the reconnect event", func(r []received) bool { return countType(r, "reconnect") == 1 })
+	if last := got[len(got)-1]; last.Type != "reconnect" || !strings.Contains(last.Data, "shutdown") {
+		t.Fatalf("the last event is %+v, want reconnect (shutdown)", last)
 	}
 }
