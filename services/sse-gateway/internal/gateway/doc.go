@@ -23,6 +23,11 @@
 //   - The consumer never waits for a stream: offer does not block, and a
 //     stream that cannot keep up is re-read from the history or ended
 //     (the slow-client policy in conn.go).
+//   - A replica serves the partitions it listed at start, and a stream's
+//     partitions are computed from their number: when the topic's count
+//     changes (watchPartitions), Run shuts down and returns
+//     ErrPartitionsChanged rather than serve users from the wrong
+//     partitions.
 //
 // Concurrency: a Gateway is used through Run and Close; Close is safe to
 // call twice, and from another goroutine than Run. Metrics and Ready are

@@ -312,7 +312,7 @@ func (g *Gateway) watchPartitions(ctx context.Context) error {
 			}
 			continue
 		}
-		if n := len(topics[g.topic].Partitions); n != g.nparts {
+		if n := len(topics[g.topic].Partitions); n != 0 && n != g.nparts {
 			return fmt.Errorf("%w: %s has %d partitions, this replica serves %d; shutting down so that a restart serves them all",
 				ErrPartitionsChanged, g.topic, n, g.nparts)
 		}
