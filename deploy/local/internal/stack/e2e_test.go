@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet/freshet/pkg/codec/codectest"
 )
 
 // TestStackEndToEnd runs `make run`'s program with every service and
@@ -22,13 +25,56 @@ import (
 // It checks that the services fit together (variables, topics, schemas),
 // not each service's guarantees, which their own tests show.
 func TestStackEndToEnd(t *testing.T) {
+	endToEnd(t, nil, nil)
+}
+
+// TestStackEndToEndWithSchemaRegistry is TestStackEndToEnd with the
+// Confluent Schema Registry framing that docker compose uses
+// (FRESHET_KAFKA_SCHEMA_REGISTRY_URL): every service registers or looks up
+// its schemas there, and the events on Kafka carry the registry's ids. The
+// registry is codectest's, which follows Confluent's REST API (none runs
+// here).
+func TestStackEndToEndWithSchemaRegistry(t *testing.T) {
+	reg := codectest.NewRegistry()
+	defer reg.Close()
+	endToEnd(t, []string{"FRESHET_KAFKA_SCHEMA_REGISTRY_URL=" + reg.URL()}, func(st stackEnv) {
+		if reg.Requests("POST /subjects/{subject}/versions") == 0 {
+			t.Error("no service registered a schema")
+		}
+		if reg.Requests("GET /schemas/ids/{id}") == 0 {
+			t.Error("no consumer looked a schema up by id")
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", st.ports[5])),
+			kgo.ConsumeTopics("content.changes"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		fs := cl.PollRecords(ctx, 1)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read content.changes: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) < 5 || r.Value[0] != 0 {
+				t.Errorf("a content.changes record does not start with the Confluent framing (magic 0, schema id): % x", r.Value[:min(len(r.Value), 8)])
+			}
+		})
+	})
+}
+
+// endToEnd runs the stack with env added to the runner's environment,
+// follows one change from Postgres to u1's stream, calls check (if any)
+// with the stack still running, and stops the stack with Ctrl-C.
+func endToEnd(t *testing.T, env []string, check func(stackEnv)) {
 	requirePackages(t)
 	bin := buildRunner(t)
 	st := newStackEnv(t, "all")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	r := startRunner(t, bin, st.env)
+	r := startRunner(t, bin, append(st.env, env...))
 	r.waitFor(t, "all parts ready", readyWait)
 	for _, svc := range []string{"cdc-ingestor", "personalizer", "sse-gateway"} {
 		if !strings.Contains(r.all.String(), "  "+svc+" ") {
@@ -95,6 +141,9 @@ func TestStackEndToEnd(t *testing.T) {
 			if strings.Contains(data, title) {
 				if !strings.Contains(data, "author:ada") {
 					t.Errorf("delivery lacks the reason (follows author:ada): %s", data)
+				}
+				if check != nil {
+					check(st)
 				}
 				r.stop(t, syscall.SIGINT)
 				if left := processesUnder(st.dir); len(left) > 0 {
