@@ -94,3 +94,55 @@ func (c *Config) brokers() []string {
 	}
 	return c.KafkaBrokers
 }
+
+// PortsInUseError lists the stack's ports that something else holds.
+type PortsInUseError struct {
+	Ports []PortUse
+}
+
+// PortUse is one port of the stack: what listens there and the variable
+// that moves it.
+type PortUse struct {
+	Port     int
+	What     string
+	Variable string
+}
+
+func (e *PortsInUseError) Error() string {
+	var b strings.Builder
+	b.WriteString("ports in use: ")
+	for i, p := range e.Ports {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d (%s: %s)", p.Port, p.What, p.Variable)
+	}
+	b.WriteString(". Is another Freshet stack or server running? Stop it, or set those variables to free ports")
+	return b.String()
+}
+
+// ports returns every port the stack listens on with the services names.
+func (c *Config) ports(services []string) []PortUse {
+	ps := []PortUse{
+		{c.PostgresPort, "Postgres", "FRESHET_LOCAL_POSTGRES_PORT"},
+		{c.ClickHouseTCPPort, "ClickHouse native", "FRESHET_LOCAL_CLICKHOUSE_TCP_PORT"},
+		{c.ClickHouseHTTPPort, "ClickHouse HTTP", "FRESHET_LOCAL_CLICKHOUSE_HTTP_PORT"},
+		{c.VarnishPort, "Varnish", "FRESHET_LOCAL_VARNISH_PORT"},
+		{c.VarnishAdminPort, "Varnish admin", "FRESHET_LOCAL_VARNISH_ADMIN_PORT"},
+	}
+	if c.embeddedBroker() {
+		ps = append(ps, PortUse{c.KafkaPort, "the embedded Kafka broker", "FRESHET_LOCAL_KAFKA_PORT or FRESHET_KAFKA_BROKERS"})
+	}
+	for i, name := range services {
+		switch name {
+		case "cdc-ingestor":
+			ps = append(ps, PortUse{c.IngestPort, "HTTP ingest", "FRESHET_LOCAL_INGEST_PORT"})
+		case "sse-gateway":
+			ps = append(ps, PortUse{c.GatewayPort, "the sse-gateway", "FRESHET_LOCAL_GATEWAY_PORT"})
+		case "origin":
+			ps = append(ps, PortUse{c.OriginPort, "the reference origin", "FRESHET_LOCAL_ORIGIN_PORT"})
+		}
+		ps = append(ps, PortUse{c.AdminBasePort + i, name + " admin", "FRESHET_LOCAL_ADMIN_BASE_PORT"})
+	}
+	return ps
+}

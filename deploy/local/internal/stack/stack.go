@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +97,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 			err = stopErr
 		}
 	}()
+	names, err := s.selectServices()
+	if err != nil {
+		return err
+	}
+	if err := s.checkPorts(names); err != nil {
+		return err
+	}
 	if err := ensurePackages(ctx, out, cfg.Install); err != nil {
 		return err
 	}
@@ -108,10 +116,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	fmt.Fprintf(out, "freshet: data in %s (kept across restarts; delete it to start over)\n", dir)
 
 	// The services build while the servers start.
-	names, err := s.selectServices()
-	if err != nil {
-		return err
-	}
 	build := make(chan error, 1)
 	go func() { build <- s.buildServices(ctx, names) }()
 
@@ -130,6 +134,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	s.watchServices(ctx)
 	<-ctx.Done()
 	fmt.Fprintln(out, "freshet: stopping")
+	return nil
+}
+
+// checkPorts fails, before anything starts, when a port of the stack is
+// taken: a clear error naming the ports and the variables that move them,
+// instead of a part failing half-way.
+func (s *Stack) checkPorts(services []string) error {
+	var taken []PortUse
+	for _, p := range s.cfg.ports(services) {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port))
+		if err != nil {
+			taken = append(taken, p)
+			continue
+		}
+		l.Close()
+	}
+	if len(taken) > 0 {
+		return &PortsInUseError{Ports: taken}
+	}
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/freshet/freshet/pkg/config"
 	"github.com/freshet/freshet/pkg/servers"
 	"github.com/freshet/freshet/pkg/testenv"
 )
@@ -430,4 +431,37 @@ func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// A port of the stack that something else holds stops the runner before
+// anything starts, with an error naming the port, what uses it and the
+// variable that moves it.
+func TestPortInUseNamesTheVariable(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	busy := held.Addr().(*net.TCPAddr).Port
+	var cfg Config
+	if err := config.Load(&cfg, config.WithLookup(config.MapLookup(map[string]string{
+		"FRESHET_LOCAL_DIR":        t.TempDir(),
+		"FRESHET_LOCAL_KAFKA_PORT": strconv.Itoa(busy),
+		"FRESHET_LOCAL_SERVICES":   "none",
+		"FRESHET_LOCAL_INSTALL":    "false",
+	}))); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err = Run(context.Background(), cfg, &out)
+	var pe *PortsInUseError
+	if !errors.As(err, &pe) || len(pe.Ports) == 0 || pe.Ports[len(pe.Ports)-1].Port != busy {
+		t.Fatalf("Run with port %d taken: %v", busy, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "FRESHET_LOCAL_KAFKA_PORT") || !strings.Contains(msg, strconv.Itoa(busy)) {
+		t.Errorf("the error does not name the port and its variable: %s", msg)
+	}
+	if out.Len() != 0 {
+		t.Errorf("something started before the check:\n%s", out.String())
+	}
 }
