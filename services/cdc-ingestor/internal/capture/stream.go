@@ -520,8 +520,10 @@ func (s *stream) truncate(ctx context.Context, m *pgoutput.Truncate, walStart ui
 		}
 		t := rs.plan.Table
 		if t.Event == pipeline.EventProfile {
-			s.c.log.Warn("truncate of the profile table is not sent (a compacted topic has no delete-all); delete the rows instead", zap.String("table", t.Name))
-			s.c.count("truncate_profiles")
+			if err := s.truncateProfiles(ctx, t, walStart); err != nil {
+				s.c.count("truncate_profiles")
+				return err // the session restarts and the transaction comes again
+			}
 			continue
 		}
 		src := s.source(walStart)

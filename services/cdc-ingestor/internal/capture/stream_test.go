@@ -213,6 +213,70 @@ func TestProfiles(t *testing.T) {
 	}
 }
 
+// A TRUNCATE of the profile table deletes every profile on its topic (a
+// compacted topic has no delete-all): each user whose last record is a
+// profile gets a deleted snapshot and a tombstone, a user deleted before gets
+// nothing more, and a profile inserted again after the truncate, in the same
+// transaction, stays.
+func TestTruncateProfiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.start()
+	e.exec(`INSERT INTO user_profiles (user_id, locale) VALUES ('a1', 'en'), ('a2', 'fr'), ('gone', 'de')`)
+	e.exec(`DELETE FROM user_profiles WHERE user_id = 'gone'`)
+	// The example schema's users were inserted before the slot existed and
+	// this pipeline takes no snapshot: they are not on the topic, and the
+	// truncate has nothing to delete for them.
+	before := []string{"a1", "a2"}
+	e.exec(`TRUNCATE user_profiles; INSERT INTO user_profiles (user_id, locale) VALUES ('a2', 'pt')`)
+
+	topic := e.topic(pipeline.TopicUserProfiles)
+	afterTruncate := func(recs []record) bool {
+		for _, r := range recs {
+			if u, ok := r.Event.(*events.UserProfile); ok && u.UserID == "a2" && u.Locale == "pt" {
+				return true
+			}
+		}
+		return false
+	}
+	got := e.consume(30*time.Second, afterTruncate, topic)
+	last := map[string]record{}
+	tombstones := map[string]int{}
+	for _, r := range got {
+		last[r.Key] = r
+		if r.Value == nil {
+			tombstones[r.Key]++
+		}
+	}
+	for _, id := range before {
+		r := last[id]
+		if id == "a2" {
+			if u, ok := r.Event.(*events.UserProfile); !ok || u.Locale != "pt" || u.Deleted {
+				t.Errorf("a2, inserted again after the truncate: last record %+v", r)
+			}
+			if tombstones[id] != 1 {
+				t.Errorf("a2: %d tombstones, want 1 (the truncate's)", tombstones[id])
+			}
+			continue
+		}
+		if r.Value != nil || tombstones[id] != 1 {
+			t.Errorf("%s: last record %+v, %d tombstones; want one tombstone, last", id, r, tombstones[id])
+		}
+	}
+	if tombstones["gone"] != 1 {
+		t.Errorf("gone, deleted before the truncate: %d tombstones, want 1 (its delete's)", tombstones["gone"])
+	}
+	var deleted int
+	for _, r := range got {
+		if u, ok := r.Event.(*events.UserProfile); ok && u.Deleted && u.Source.Table != "" && r.Key != "gone" {
+			deleted++
+		}
+	}
+	if deleted != len(before) {
+		t.Errorf("%d deleted snapshots for the truncate, want %d", deleted, len(before))
+	}
+}
+
 func TestOutbox(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
