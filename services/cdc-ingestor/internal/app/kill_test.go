@@ -86,16 +86,16 @@ func newStackWith(t *testing.T, mode, chunk string) *stack {
 	return s
 }
 
-// start runs the ingestor process, as the local stack runner would, and
-// waits until it streams.
-func (s *stack) start() {
+// start runs the ingestor process, as the local stack runner would, with
+// env added (later variables win), and waits until it streams.
+func (s *stack) start(env ...string) {
 	s.t.Helper()
-	s.proc = testenv.StartService(s.t, testenv.ServiceOptions{Name: Name, Env: []string{
+	s.proc = testenv.StartService(s.t, testenv.ServiceOptions{Name: Name, Env: append([]string{
 		"FRESHET_KAFKA_BROKERS=" + strings.Join(s.kt.Seeds, ","),
 		"FRESHET_POSTGRES_DSN=" + s.dsn,
 		"FRESHET_PIPELINE=" + s.file,
 		"FRESHET_INGEST_ADDR=127.0.0.1:0",
-	}})
+	}, env...)})
 }
 
 // kill9 kills the ingestor with SIGKILL.

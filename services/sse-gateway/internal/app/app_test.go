@@ -5,16 +5,22 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/freshet/freshet/pkg/config"
+	"github.com/freshet/freshet/pkg/lifecycle"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/sse-gateway/internal/auth"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKafka) }
+func TestMain(m *testing.M) {
+	// TestSecretsNeverLogged runs the gateway as a separate process: this
+	// binary, in service mode.
+	testenv.ServiceMain(m, func() { lifecycle.Main("sse-gateway", Main(nil, os.Stdout)) }, testenv.NeedKafka)
+}
 
 const secret = "app-test-secret-app-test-secret-0123456789"
 
