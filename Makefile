@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 25m
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-short bench up down lint fmt build check docs broker
+.PHONY: run test test-race test-short bench up down lint fmt build check docs broker
 
 ## run: start the local stack (Postgres, ClickHouse, Varnish, embedded Kafka broker, services) from local binaries; Ctrl-C stops it.
 run:
@@ -23,6 +23,10 @@ docs:
 ## test: the whole suite, integration included (real servers; set FRESHET_REQUIRE_SERVERS=1 to fail instead of skip when one is missing).
 test:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+## test-race: the whole suite under the race detector (about twice as long as test).
+test-race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## test-short: unit tests only (skips the tests that start servers).
 test-short:
