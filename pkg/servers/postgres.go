@@ -301,6 +301,10 @@ func (pg *Postgres) DataDir() string { return filepath.Join(pg.dir.path, "data")
 // LogFile returns the path of the server's log.
 func (pg *Postgres) LogFile() string { return pg.logPath }
 
+// Bin returns the path of one of the server's programs, e.g.
+// "pg_recvlogical", from the folder that holds its postgres.
+func (pg *Postgres) Bin(name string) string { return filepath.Join(pg.bin, name) }
+
 // Pid returns the process id of the postmaster, which also leads the
 // process group of all its backends; 0 once stopped.
 func (pg *Postgres) Pid() int {

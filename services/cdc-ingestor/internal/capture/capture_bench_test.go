@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"os/exec"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/cdc-ingestor/internal/pgoutput"
 )
 
@@ -84,22 +86,42 @@ func rawDecode(b *testing.B, dsn, slot, pub string, rows int) time.Duration {
 	return time.Since(start)
 }
 
+// recvlogical reads slot with Postgres's own pg_recvlogical up to endLSN,
+// writing the pgoutput stream to /dev/null, and returns the time it took: how
+// fast the server's walsender hands the WAL out, with no Go client at all.
+func recvlogical(b *testing.B, dsn, slot, pub, endLSN string) time.Duration {
+	bin := testenv.PostgresServer(b).Bin("pg_recvlogical")
+	start := time.Now()
+	out, err := exec.Command(bin, "-d", dsn, "-S", slot, "--start", "--no-loop", "-E", endLSN,
+		"-o", "proto_version=1", "-o", "publication_names="+pub, "-f", "/dev/null").CombinedOutput()
+	if err != nil {
+		b.Fatalf("pg_recvlogical: %v\n%s", err, out)
+	}
+	return time.Since(start)
+}
+
 // BenchmarkThroughput: a backlog of 200,000 inserted rows in the WAL, read
 // by the raw decoder and by the ingestor (decode, map, Avro encode, produce
 // to the broker and wait for every ack) from slots created at the same
 // point. The raw decoder reads it before and after the ingestor (the first
 // reader finds the WAL colder), and the faster of its two runs is the one
-// compared: raw_rows/s and ratio are conservative.
+// compared: raw_rows/s and ratio are conservative. pg_recvlogical, Postgres's
+// own client, reads it too (recvlogical_rows/s, ratio_recvlogical): the
+// rate at which the server can hand the same WAL out.
 func BenchmarkThroughput(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as the service runs
 	for b.Loop() {
 		e := newEnv(b, nil)
-		rawBefore, rawAfter := e.p.Capture.Slot+"_raw1", e.p.Capture.Slot+"_raw2"
+		rawBefore, rawAfter, recv := e.p.Capture.Slot+"_raw1", e.p.Capture.Slot+"_raw2", e.p.Capture.Slot+"_recv"
 		e.exec(`CREATE PUBLICATION ` + e.p.Capture.Publication + ` FOR TABLE content, user_profiles`)
-		for _, slot := range []string{rawBefore, rawAfter, e.p.Capture.Slot} {
+		for _, slot := range []string{rawBefore, rawAfter, recv, e.p.Capture.Slot} {
 			e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot)
 		}
 		writeBacklog(b, e, benchRows)
+		var endLSN string
+		if err := e.db.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&endLSN); err != nil {
+			b.Fatal(err)
+		}
 
 		first := rawDecode(b, e.dsn, rawBefore, e.p.Capture.Publication, benchRows)
 
@@ -117,11 +139,14 @@ func BenchmarkThroughput(b *testing.B) {
 		e.stop()
 
 		second := rawDecode(b, e.dsn, rawAfter, e.p.Capture.Publication, benchRows)
+		recvRate := float64(benchRows) / recvlogical(b, e.dsn, recv, e.p.Capture.Publication, endLSN).Seconds()
 		rawRate := float64(benchRows) / min(first, second).Seconds()
 		ingRate := float64(benchRows) / ingTime.Seconds()
 		b.ReportMetric(rawRate, "raw_rows/s")
 		b.ReportMetric(ingRate, "ingest_rows/s")
 		b.ReportMetric(ingRate/rawRate, "ratio")
+		b.ReportMetric(recvRate, "recvlogical_rows/s")
+		b.ReportMetric(ingRate/recvRate, "ratio_recvlogical")
 		b.Logf("raw decoding %.0f rows/s before the ingestor, %.0f after; ingestor %.0f rows/s",
 			float64(benchRows)/first.Seconds(), float64(benchRows)/second.Seconds(), ingRate)
 	}
