@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -83,7 +84,7 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 	if len(left) == 0 {
 		return nil, nil
 	}
-	reader, err := kgo.NewClient(append(cl.Opts(),
+	reader, err := kgo.NewClient(append(slices.Clip(cl.Opts()), // never append into the client's own slice
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)...)
