@@ -100,8 +100,9 @@ func StartService(tb testing.TB, opts ServiceOptions) *Service {
 		timeout = 60 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
-		if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
+		if resp, err := hc.Get("http://" + admin + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
