@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,7 @@ type Stack struct {
 
 	secrets map[string]string
 	svcs    []*service
+	origin  bool // the reference origin is among the services run
 }
 
 // Run starts the stack, prints what runs where, and blocks until ctx is
@@ -104,6 +106,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if err := s.checkPorts(names); err != nil {
 		return err
 	}
+	s.origin = slices.Contains(names, "origin")
 	if err := ensurePackages(ctx, out, cfg.Install); err != nil {
 		return err
 	}
@@ -307,6 +310,9 @@ func (s *Stack) startVarnish(ctx context.Context) (*part, error) {
 		return nil, s.partErr("varnish", err)
 	}
 	where := fmt.Sprintf("%s (backend: reference origin on 127.0.0.1:%d)", v.URL(), s.cfg.OriginPort)
+	if !s.origin {
+		where = fmt.Sprintf("%s (backend 127.0.0.1:%d: no reference origin runs, so pages answer 503; purges work)", v.URL(), s.cfg.OriginPort)
+	}
 	return &part{name: "varnish", stop: v.Stop, where: where}, nil
 }
 
