@@ -37,6 +37,11 @@
 //		svc.Kill() // SIGKILL, from any goroutine (a kfake control function)
 //	}
 //
+// Faults for crash and outage tests: HoldTable holds a Postgres table still
+// (a snapshot between two chunks); RefuseProduce makes the broker refuse the
+// produce requests to some topics while a flag is set (a Kafka outage as a
+// producer sees it).
+//
 // Main stops every server after the tests, also when some fail, and on
 // SIGINT or SIGTERM. If the process dies without running that (a test
 // panics, go test -timeout fires, kill -9), the server processes still die

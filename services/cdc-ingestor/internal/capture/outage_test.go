@@ -1,61 +1,17 @@
 package capture
 
 import (
-	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/pkg/testenv"
 )
-
-// refuseProduce makes the broker refuse (with a retriable error) the
-// produce requests to the test's topics while on is true.
-func refuseProduce(e *testEnv, on *atomic.Bool) {
-	// Recent produce requests name topics by id: learn the test's.
-	details, err := kadm.NewClient(e.client).ListTopics(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ids := map[[16]byte]bool{}
-	for name, d := range details {
-		if strings.HasPrefix(name, e.kt.Prefix+".") {
-			ids[d.ID] = true
-		}
-	}
-	cl := e.kt.Cluster
-	cl.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		pr := req.(*kmsg.ProduceRequest)
-		ours := false
-		for _, t := range pr.Topics {
-			ours = ours || strings.HasPrefix(t.Topic, e.kt.Prefix+".") || ids[t.TopicID]
-		}
-		if !ours || !on.Load() {
-			return nil, nil, false // handled by the broker as usual
-		}
-		cl.KeepControl()
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
-}
 
 // TestKafkaOutageMidStream: while the broker refuses every produce, the
 // slot is not confirmed past the first change not acked, whatever else
@@ -65,7 +21,7 @@ func TestKafkaOutageMidStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	var outage atomic.Bool
-	refuseProduce(e, &outage)
+	testenv.RefuseProduce(t, e.kt, kerr.NotLeaderForPartition.Code, &outage)
 	e.start()
 	topic := e.topic(pipeline.TopicContentChanges)
 	e.exec(insertContent, 800, "before", "/o0")
