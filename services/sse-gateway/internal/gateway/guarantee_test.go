@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/freshet/freshet/pkg/kafka"
 )
@@ -235,4 +237,53 @@ func TestPartitionsAddedStopTheReplica(t *testing.T) {
 	if last := got[len(got)-1]; last.Type != "reconnect" || !strings.Contains(last.Data, "shutdown") {
 		t.Fatalf("the last event is %+v, want reconnect (shutdown)", last)
 	}
+}
+
+// While the broker drops every fetch for a few seconds (a Kafka outage as
+// the consumer sees it: each fetch's connection is closed), open streams
+// stay open; once it is back, the deliveries produced meanwhile reach the
+// client in order, once each, with no reconnect.
+func TestBrokerOutageMidStream(t *testing.T) {
+	e := newEnv(t)
+	g := e.start(e.config())
+	s := e.subscribe(g.Gateway, streamURL(g.Gateway, e.token("alice", time.Hour)), nil)
+	s.waitFor(t, "ready", func(r []received) bool { return countType(r, "ready") == 1 })
+	var want []string
+	for i := range 3 {
+		want = append(want, e.produce(mkDelivery("u:alice", fmt.Sprintf("a%d", i), i))...)
+	}
+	s.waitFor(t, "3 deliveries", hasDeliveries(3))
+
+	var outage, done atomic.Bool
+	var dropped atomic.Int64
+	t.Cleanup(func() { done.Store(true) })
+	cl := e.kt.Cluster
+	cl.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if done.Load() {
+			cl.DropControl()
+			return nil, nil, false
+		}
+		if !outage.Load() {
+			return nil, nil, false
+		}
+		cl.KeepControl()
+		dropped.Add(1)
+		return nil, errors.New("test: broker outage"), true // closes the connection
+	})
+	outage.Store(true)
+	for i := 3; i < 8; i++ {
+		want = append(want, e.produce(mkDelivery("u:alice", fmt.Sprintf("a%d", i), i))...)
+		time.Sleep(600 * time.Millisecond)
+	}
+	outage.Store(false)
+	if dropped.Load() == 0 {
+		t.Fatal("no fetch was dropped: there was no outage")
+	}
+	s.waitFor(t, "the deliveries of the outage", hasDeliveries(8))
+	time.Sleep(200 * time.Millisecond) // a duplicate would show up by now
+	wantIDs(t, s.deliveries(), want)
+	if n := countType(s.events(), "reconnect"); n != 0 {
+		t.Errorf("the stream was told to reconnect %d times", n)
+	}
+	t.Logf("%d fetches dropped during the outage", dropped.Load())
 }
