@@ -2,13 +2,15 @@ package testenv
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// HoldTable takes an ACCESS EXCLUSIVE lock on table (in the database of dsn)
+// HoldTable takes an ACCESS EXCLUSIVE lock on table ("content" or
+// "public.content", in the database of dsn)
 // at a moment when ready reports true with the lock held, and keeps it until
 // the returned release is called (or the test ends). Readers of the table,
 // such as the next chunk of a snapshot, wait meanwhile: a test uses it to
@@ -31,7 +33,7 @@ func HoldTable(tb testing.TB, dsn, table string, ready func() bool) (release fun
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{table}.Sanitize()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier(strings.Split(table, ".")).Sanitize()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
 			tb.Fatal(err)
 		}
 		if ready() {
