@@ -1,14 +1,12 @@
 package engine_test
 
 import (
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 )
@@ -29,16 +27,7 @@ func TestDeliveriesOutageMidStream(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, 4, 2)
-			var users []string
-			var ups []events.UserProfile
-			for i := range 40 {
-				u := fmt.Sprintf("user-%02d", i)
-				users = append(users, u)
-				ups = append(ups, profile(u, "t"))
-			}
-			a := e.start("a")
-			e.prod.Profiles(ups...)
-			waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles") == 40 }, "40 profiles")
+			users := e.interested(e.start("a"), 40, "t")
 			var outage atomic.Bool
 			refused := testenv.RefuseProduce(t, e.kt, c.err.Code, &outage, e.topics.Deliveries)
 			const n = 120

@@ -33,18 +33,26 @@ func feed(t *testing.T, p *ptest.Producer, n, batch int, pause time.Duration, at
 	return ids, wg.Wait
 }
 
-func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
-	e := newEnv(t, 6, 3)
+// interested produces the profiles of n users interested in tag (user-00,
+// user-01...), waits until in has applied them, and returns their ids.
+func (e *env) interested(in *instance, n int, tag string) []string {
+	e.t.Helper()
 	var users []string
 	var ups []events.UserProfile
-	for i := range 60 {
+	for i := range n {
 		u := fmt.Sprintf("user-%02d", i)
 		users = append(users, u)
-		ups = append(ups, profile(u, "t"))
+		ups = append(ups, profile(u, tag))
 	}
-	a := e.start("a")
 	e.prod.Profiles(ups...)
-	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles") == 60 }, "60 profiles")
+	waitFor(e.t, func() bool { return metric(e.t, in.reg, "freshet_personalizer_profiles") == float64(n) }, fmt.Sprint(n, " profiles"))
+	return users
+}
+
+func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
+	e := newEnv(t, 6, 3)
+	a := e.start("a")
+	users := e.interested(a, 60, "t")
 	var b *instance
 	const n = 150
 	ids, wait := feed(t, e.prod, n, 5, 15*time.Millisecond, func(i int) {
