@@ -11,15 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// RefuseProduce makes the package's broker answer, with the error code
-// (e.g. kerr.NotLeaderForPartition.Code, which clients retry, or
-// kerr.InvalidRecord.Code, which fails the records), every produce request
-// that writes to one of topics while on is true: a Kafka outage as a
-// producer sees it. No topics means every topic of the test (its prefix);
-// topics are matched by name and, for recent produce versions, by the id
-// they have now, so call it once they exist. It returns the count of
-// requests refused; the refusal ends with the test.
-func RefuseProduce(tb testing.TB, kt KafkaTest, code int16, on *atomic.Bool, topics ...string) *atomic.Int64 {
+// ProducesTo returns a test of whether a produce request writes to one of
+// topics (no topics: any topic of the test, by its prefix), for kfake
+// control functions. Topics are matched by name and, since recent produce
+// versions name them by id, by the id they have now: call it once they
+// exist.
+func ProducesTo(tb testing.TB, kt KafkaTest, topics ...string) func(*kmsg.ProduceRequest) bool {
 	tb.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kt.Seeds...))
 	if err != nil {
@@ -46,6 +43,25 @@ func RefuseProduce(tb testing.TB, kt KafkaTest, code int16, on *atomic.Bool, top
 			ids[d.ID] = true
 		}
 	}
+	return func(pr *kmsg.ProduceRequest) bool {
+		for _, t := range pr.Topics {
+			if ours(t.Topic) || ids[t.TopicID] {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// RefuseProduce makes the package's broker answer, with the error code
+// (e.g. kerr.NotLeaderForPartition.Code, which clients retry, or
+// kerr.InvalidRecord.Code, which fails the records), every produce request
+// that writes to one of topics (see ProducesTo) while on is true: a Kafka
+// outage as a producer sees it. It returns the count of requests refused;
+// the refusal ends with the test.
+func RefuseProduce(tb testing.TB, kt KafkaTest, code int16, on *atomic.Bool, topics ...string) *atomic.Int64 {
+	tb.Helper()
+	hits := ProducesTo(tb, kt, topics...)
 	var refused atomic.Int64
 	var done atomic.Bool
 	tb.Cleanup(func() { done.Store(true) })
@@ -56,11 +72,7 @@ func RefuseProduce(tb testing.TB, kt KafkaTest, code int16, on *atomic.Bool, top
 			return nil, nil, false
 		}
 		pr := req.(*kmsg.ProduceRequest)
-		hit := false
-		for _, t := range pr.Topics {
-			hit = hit || (t.Topic != "" && ours(t.Topic)) || ids[t.TopicID]
-		}
-		if !hit || !on.Load() {
+		if !on.Load() || !hits(pr) {
 			return nil, nil, false // handled by the broker as usual
 		}
 		c.KeepControl()

@@ -10,9 +10,9 @@ import (
 )
 
 // HoldTable takes an ACCESS EXCLUSIVE lock on table ("content" or
-// "public.content", in the database of dsn)
-// at a moment when ready reports true with the lock held, and keeps it until
-// the returned release is called (or the test ends). Readers of the table,
+// "public.content", in the database of dsn) at a moment when ready reports
+// true with the lock held, and keeps it until the returned release is called
+// (or the test ends). Readers of the table,
 // such as the next chunk of a snapshot, wait meanwhile: a test uses it to
 // stop a component at a known point, however fast the machine, before it
 // kills or stops it. ready is called with the lock held, so what it observes

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/pkg/pipeline"
 )
@@ -55,32 +56,21 @@ func (s *stream) truncateProfiles(ctx context.Context, t *pipeline.Table, walSta
 // long before its end offset: the records up to it were compacted away.
 const liveKeysQuiet = 5 * time.Second
 
-// liveKeys reads topic from its start to its current end and returns the
-// keys whose last record has a value, in the order of their last record.
+// liveKeys reads topic from its start to its current end and returns, sorted,
+// the keys whose last record has a value.
 func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, error) {
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, err
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	bounds, err := kafka.LogBounds(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
 		return nil, err
 	}
 	left := map[int32]int64{} // partition: the end offset still to reach
 	offsets := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, ok := starts.Lookup(topic, o.Partition); ok && s.Offset < o.Offset {
-			left[o.Partition] = o.Offset
-			offsets[o.Partition] = kgo.NewOffset().At(s.Offset)
+	for p, b := range bounds {
+		if b.Start < b.Stable {
+			left[p] = b.Stable
+			offsets[p] = kgo.NewOffset().At(b.Start)
 		}
-	})
+	}
 	if len(left) == 0 {
 		return nil, nil
 	}
@@ -92,8 +82,7 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 		return nil, err
 	}
 	defer reader.Close()
-	live := map[string]int{} // key: position in order, -1 once deleted
-	var order []string
+	live := map[string]bool{} // key: its last record so far has a value
 	quiet := time.Now()
 	for len(left) > 0 {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -115,22 +104,9 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 			if r.Offset >= end-1 {
 				delete(left, r.Partition)
 			}
-			k := string(r.Key)
-			if k == "" {
-				return // not a profile: profiles are keyed by user id
+			if len(r.Key) > 0 { // profiles are keyed by user id
+				live[string(r.Key)] = r.Value != nil
 			}
-			if r.Value == nil {
-				if i, ok := live[k]; ok && i >= 0 {
-					order[i] = ""
-				}
-				live[k] = -1
-				return
-			}
-			if i, ok := live[k]; ok && i >= 0 {
-				order[i] = ""
-			}
-			live[k] = len(order)
-			order = append(order, k)
 		})
 		if n > 0 {
 			quiet = time.Now()
@@ -138,11 +114,12 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 			break // the tails still left were compacted away
 		}
 	}
-	keys := order[:0]
-	for _, k := range order {
-		if k != "" {
+	var keys []string
+	for k, ok := range live {
+		if ok {
 			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys)
 	return keys, nil
 }

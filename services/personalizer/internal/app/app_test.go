@@ -177,19 +177,13 @@ func (c *crashEnv) changes(k, n int) bool {
 // outcome of the kill once victim is dead.
 func (c *crashEnv) killAtCommit(t *testing.T, victim *testenv.Service, txnID string, skip int) <-chan error {
 	t.Helper()
-	deliveries := c.topics.Deliveries
-	listed, err := c.adm.ListTopics(context.Background(), deliveries)
-	if err != nil || listed.Error() != nil {
-		t.Fatalf("list topic %s: %v %v", deliveries, err, listed.Error())
-	}
-	deliveriesID := listed[deliveries].ID // produce v13+ names topics by id
+	holdsDeliveries := testenv.ProducesTo(t, c.kt, c.topics.Deliveries)
 	var (
 		mu       sync.Mutex
 		holds    bool // victim's open transaction holds deliveries
 		done     = make(chan error, 1)
 		finished bool
 		cl       = c.kt.Cluster
-		ours     = func(id *string) bool { return id != nil && *id == txnID }
 	)
 	cl.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		mu.Lock()
@@ -199,10 +193,8 @@ func (c *crashEnv) killAtCommit(t *testing.T, victim *testenv.Service, txnID str
 			return nil, nil, false
 		}
 		req := r.(*kmsg.ProduceRequest)
-		if ours(req.TransactionID) {
-			for _, tp := range req.Topics {
-				holds = holds || tp.Topic == deliveries || tp.TopicID == deliveriesID
-			}
+		if id := req.TransactionID; id != nil && *id == txnID && holdsDeliveries(req) {
+			holds = true
 		}
 		return nil, nil, false // observe only
 	})

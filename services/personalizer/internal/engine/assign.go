@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/services/personalizer/internal/input"
 	"github.com/freshet/freshet/services/personalizer/internal/wire"
@@ -201,28 +202,27 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 // end has nothing to read and is dropped: the restore would wait forever for
 // records that no longer exist.
 func (e *Engine) boundEnds(ctx context.Context, ends map[int32]int64) error {
-	topic := e.cfg.Topics.Profiles
-	stable, err := e.adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = stable.Error()
-	}
+	bounds, err := kafka.LogBounds(ctx, e.adm, e.cfg.Topics.Profiles)
 	if err != nil {
-		return fmt.Errorf("engine: list the end offsets of %s: %w", topic, err)
-	}
-	starts, err := e.adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("engine: list the start offsets of %s: %w", topic, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Not worth failing the restore for: read up to the committed
+		// offsets, as a log that still holds them lets it.
+		e.log.Warn("restore: the profiles log's bounds are unknown", logging.Error(err))
+		return nil
 	}
 	for p, end := range ends {
-		if o, ok := stable.Lookup(topic, p); ok && o.Offset < end {
-			e.log.Warn("committed offset past the end of the profiles log (topic recreated or records deleted?): restoring what the log holds",
-				logging.Partition(p), logging.Offset(end), zap.Int64("log_end", o.Offset))
-			end = o.Offset
+		b, ok := bounds[p]
+		if !ok {
+			continue
 		}
-		if o, ok := starts.Lookup(topic, p); ok && o.Offset >= end {
+		if b.Stable < end {
+			e.log.Warn("committed offset past the end of the profiles log (topic recreated or records deleted?): restoring what the log holds",
+				logging.Partition(p), logging.Offset(end), zap.Int64("log_end", b.Stable))
+			end = b.Stable
+		}
+		if b.Start >= end {
 			delete(ends, p) // nothing left below the end
 			continue
 		}

@@ -364,29 +364,21 @@ func (g *Gateway) listOffsets(ctx context.Context) (start, end []int64, err erro
 }
 
 func (g *Gateway) tryListOffsets(ctx context.Context) (start, end []int64, err error) {
-	starts, err := g.adm.ListStartOffsets(ctx, g.topic)
+	bounds, err := kafka.LogBounds(ctx, g.adm, g.topic)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list start offsets of %s: %w", g.topic, err)
+		return nil, nil, err
 	}
-	ends, err := g.adm.ListCommittedOffsets(ctx, g.topic)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list end offsets of %s: %w", g.topic, err)
-	}
-	n := len(ends[g.topic])
-	if n == 0 || len(starts[g.topic]) != n {
+	n := len(bounds)
+	if n == 0 {
 		return nil, nil, fmt.Errorf("topic %s: partitions not listed yet", g.topic)
 	}
 	start, end = make([]int64, n), make([]int64, n)
 	for p := range n {
-		s, ok1 := starts.Lookup(g.topic, int32(p))
-		e, ok2 := ends.Lookup(g.topic, int32(p))
-		if !ok1 || !ok2 {
+		b, ok := bounds[int32(p)]
+		if !ok {
 			return nil, nil, fmt.Errorf("topic %s partition %d not listed", g.topic, p)
 		}
-		if s.Err != nil || e.Err != nil {
-			return nil, nil, fmt.Errorf("list offsets of %s partition %d: %w", g.topic, p, errors.Join(s.Err, e.Err))
-		}
-		start[p], end[p] = s.Offset, e.Offset
+		start[p], end[p] = b.Start, b.Stable
 	}
 	return start, end, nil
 }
