@@ -185,38 +185,32 @@ func (c *crashEnv) killAtCommit(t *testing.T, victim *testenv.Service, txnID str
 		finished bool
 		cl       = c.kt.Cluster
 	)
-	cl.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+	cl.Control(func(r kmsg.Request) (kmsg.Response, error, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if finished {
 			cl.DropControl()
 			return nil, nil, false
 		}
-		req := r.(*kmsg.ProduceRequest)
-		if id := req.TransactionID; id != nil && *id == txnID && holdsDeliveries(req) {
-			holds = true
+		switch req := r.(type) {
+		case *kmsg.ProduceRequest: // observed only
+			if id := req.TransactionID; id != nil && *id == txnID && holdsDeliveries(req) {
+				holds = true
+			}
+		case *kmsg.EndTxnRequest:
+			if req.TransactionalID != txnID || !req.Commit || !holds {
+				break
+			}
+			holds = false
+			if skip > 0 {
+				skip--
+				break
+			}
+			done <- victim.Kill()
+			finished = true
+			return nil, errors.New("test: the process that sent this was killed"), true // closes the connection; the control is dropped
 		}
-		return nil, nil, false // observe only
-	})
-	cl.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if finished {
-			cl.DropControl()
-			return nil, nil, false
-		}
-		req := r.(*kmsg.EndTxnRequest)
-		if req.TransactionalID != txnID || !req.Commit || !holds {
-			return nil, nil, false
-		}
-		holds = false
-		if skip > 0 {
-			skip--
-			return nil, nil, false
-		}
-		done <- victim.Kill()
-		finished = true
-		return nil, errors.New("test: the process that sent this was killed"), true // closes the connection; the control is dropped
+		return nil, nil, false // handled by the broker as usual
 	})
 	t.Cleanup(func() { // the broker is the package's: leave no control behind
 		mu.Lock()

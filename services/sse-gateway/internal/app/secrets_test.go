@@ -31,7 +31,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"FRESHET_AUTH_HS256_SECRET=" + secret,
 		"FRESHET_RUM_HASH_KEY=" + hashKey,
 	}})
-	cfg := auth.Config{HS256Secret: config.NewSecret(secret), Issuer: "freshet", Audience: "freshet-sse"}
+	cfg := auth.Config{HS256Secret: config.NewSecret(secret), Issuer: "freshet", Audience: "freshet-sse", Cookie: "freshet_token"}
 	mint := func(user string, ttl time.Duration) string {
 		tok, err := auth.Mint(cfg, user, nil, ttl)
 		if err != nil {
@@ -68,7 +68,6 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 	cookie := func(tok string) http.Header { return http.Header{"Cookie": {cfg.Cookie + "=" + tok}} }
-	cfg.Cookie = "freshet_token"
 	json := http.Header{"Content-Type": {"application/json"}}
 	const beacon = `{"session_id":"0123456789abcdef","lags":[{"event_id":"e","lag_ms":3}]}`
 	for _, c := range []struct {
