@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/freshet/freshet/pkg/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -61,10 +62,11 @@ const (
 // their yaml tags, records the line of every field, and collects errors
 // instead of stopping at the first.
 type decoder struct {
-	file  string
-	errs  []*Error
-	lines map[string]int
-	nodes int
+	file   string
+	errs   []*Error
+	lines  map[string]int
+	nodes  int
+	lookup config.LookupFunc // for fields tagged pipeline:"env"
 }
 
 func (d *decoder) errorf(line int, path, format string, args ...any) {
@@ -283,6 +285,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 			continue
 		}
 		d.lines[fpath] = k.Line
+		if v.Type().Field(fi).Tag.Get("pipeline") == "env" && val.Kind == yaml.ScalarNode && val.ShortTag() == "!!str" && d.lookup != nil {
+			s, err := expandEnv(val.Value, d.lookup)
+			if err != nil {
+				d.errorf(val.Line, fpath, "%v", err)
+				continue
+			}
+			expanded := *val
+			expanded.Value = s
+			val = &expanded
+		}
 		d.decode(val, v.Field(fi), fpath, depth+1)
 	}
 }

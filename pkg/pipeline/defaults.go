@@ -78,13 +78,14 @@ type targetLimits struct {
 	address                  string
 	soft                     bool // supports soft purge
 	needsToken, needsBaseURL bool
+	prefixes                 bool // supports prefix purges
 }
 
 var targetTypes = map[string]targetLimits{
-	TargetVarnish:    {maxKeys: 100, maxURLs: 1, urlsLimit: 1, soft: true},
+	TargetVarnish:    {maxKeys: 100, maxURLs: 1, urlsLimit: 1, soft: true, prefixes: true},
 	TargetFastly:     {maxKeys: 256, maxURLs: 1, maxKeysLimit: 256, urlsLimit: 1, address: "https://api.fastly.com", soft: true, needsToken: true, needsBaseURL: true},
-	TargetCloudflare: {maxKeys: 100, maxURLs: 100, maxKeysLimit: 100, urlsLimit: 100, address: "https://api.cloudflare.com/client/v4", needsToken: true, needsBaseURL: true},
-	TargetHTTP:       {maxKeys: 100, maxURLs: 100, soft: true},
+	TargetCloudflare: {maxKeys: 100, maxURLs: 100, maxKeysLimit: 100, urlsLimit: 100, address: "https://api.cloudflare.com/client/v4", needsToken: true, needsBaseURL: true, prefixes: true},
+	TargetHTTP:       {maxKeys: 100, maxURLs: 100, soft: true, prefixes: true},
 }
 
 // Cloudflare plans and their purge rate limits (requests per second, bucket).
@@ -108,6 +109,7 @@ const (
 	defaultMaxBackoff     = 10 * time.Second
 	defaultFailures       = 5
 	defaultCooldown       = 30 * time.Second
+	defaultDeadLetter     = 5 * time.Minute
 )
 
 // setDefaults fills what the file left zero and what derives from other
@@ -220,6 +222,12 @@ func (t *Target) setDefaults() {
 	}
 	if len(t.Purge) == 0 {
 		t.Purge = []string{PurgeKeys, PurgeURLs}
+		if lim.prefixes {
+			t.Purge = append(t.Purge, PurgePrefixes)
+		}
+	}
+	if t.DeadLetterAfter == 0 {
+		t.DeadLetterAfter = defaultDeadLetter
 	}
 	if t.Coalesce == 0 {
 		t.Coalesce = defaultCoalesce

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/freshet/freshet/pkg/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -31,10 +32,18 @@ func Load(path string) (*Pipeline, error) {
 // capture.tables[1].key: column "uid" is not in columns"), joined with
 // errors.Join; unknown keys are errors. The result is nil on error.
 func Parse(name string, data []byte) (*Pipeline, error) {
+	return ParseEnv(name, data, os.LookupEnv)
+}
+
+// ParseEnv is Parse reading the variables of ${VAR} and ${VAR:-default}
+// (in a target's address, host and base_url) through lookup instead of
+// the process environment. An unset variable without a default is an
+// error naming the file, line and field.
+func ParseEnv(name string, data []byte, lookup config.LookupFunc) (*Pipeline, error) {
 	p := Default()
 	p.file = name
 	p.lines = map[string]int{}
-	d := &decoder{file: name, lines: p.lines}
+	d := &decoder{file: name, lines: p.lines, lookup: lookup}
 
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -144,8 +153,8 @@ func (p *Pipeline) Summary() string {
 	if p.Capture.Outbox.Prefix != "" {
 		fmt.Fprintf(&b, "    outbox %q -> %s\n", p.Capture.Outbox.Prefix, p.Capture.Outbox.Topic)
 	}
-	fmt.Fprintf(&b, "  invalidation: %d key template(s), %d url template(s), %d target(s)\n",
-		len(p.Invalidation.Keys), len(p.Invalidation.URLs), len(p.Invalidation.Targets))
+	fmt.Fprintf(&b, "  invalidation: %d key template(s), %d url template(s), %d prefix template(s), %d target(s)\n",
+		len(p.Invalidation.Keys), len(p.Invalidation.URLs), len(p.Invalidation.Prefixes), len(p.Invalidation.Targets))
 	for _, t := range p.Invalidation.Targets {
 		fmt.Fprintf(&b, "    %s (%s) %s\n", t.Name, t.Type, t.Address)
 	}

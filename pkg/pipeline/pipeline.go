@@ -335,24 +335,47 @@ type Invalidation struct {
 	Keys []Template `yaml:"keys"`
 	// URLs are the url templates. Default {old.url} and {new.url}.
 	URLs []Template `yaml:"urls"`
+	// Prefixes are url-prefix templates ("/section/{section}/"): every
+	// url starting with one is purged (Varnish BAN, Cloudflare prefixes).
+	// Default none.
+	Prefixes []Template `yaml:"prefixes"`
 	// Targets are the edge caches to purge, each concurrently. Empty is valid
 	// (the invalidator then only audits).
 	Targets []Target `yaml:"targets"`
 }
 
-// PurgeSet returns the keys and urls a change purges, without duplicates.
-// Keys travel space-separated in headers, so a key holding whitespace or a
-// control character (from a field's value) is dropped, as is a url holding
-// a control character; dropped counts them.
-func (inv *Invalidation) PurgeSet(f Fields) (keys, urls []string, dropped int) {
-	keys = ExpandAll(inv.Keys, f)
-	urls = ExpandAll(inv.URLs, f)
-	n := len(keys) + len(urls)
-	keys = filter(keys, func(s string) bool {
+// Purge is the purge set of a change: what its templates expand to.
+type Purge struct {
+	// Keys are surrogate keys (xkey, Surrogate-Key, cache tags).
+	Keys []string
+	// URLs are url paths ("/a/b").
+	URLs []string
+	// Prefixes are url-path prefixes.
+	Prefixes []string
+	// Dropped counts the strings left out because they cannot travel: a
+	// key holding whitespace or a control character, a url or prefix
+	// holding a control character.
+	Dropped int
+}
+
+// Empty reports whether the purge set holds nothing.
+func (p *Purge) Empty() bool { return len(p.Keys)+len(p.URLs)+len(p.Prefixes) == 0 }
+
+// PurgeSet returns the keys, urls and prefixes a change purges, each without
+// duplicates. Keys travel space-separated in headers, so a key holding
+// whitespace or a control character (from a field's value) is dropped, as
+// is a url or prefix holding a control character; Dropped counts them.
+func (inv *Invalidation) PurgeSet(f Fields) Purge {
+	p := Purge{Keys: ExpandAll(inv.Keys, f), URLs: ExpandAll(inv.URLs, f), Prefixes: ExpandAll(inv.Prefixes, f)}
+	n := len(p.Keys) + len(p.URLs) + len(p.Prefixes)
+	p.Keys = filter(p.Keys, func(s string) bool {
 		return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
 	})
-	urls = filter(urls, func(s string) bool { return !strings.ContainsFunc(s, isControl) })
-	return keys, urls, n - len(keys) - len(urls)
+	noControl := func(s string) bool { return !strings.ContainsFunc(s, isControl) }
+	p.URLs = filter(p.URLs, noControl)
+	p.Prefixes = filter(p.Prefixes, noControl)
+	p.Dropped = n - len(p.Keys) - len(p.URLs) - len(p.Prefixes)
+	return p
 }
 
 func filter(list []string, keep func(string) bool) []string {
@@ -375,8 +398,9 @@ const (
 
 // What a target purges.
 const (
-	PurgeKeys = "keys"
-	PurgeURLs = "urls"
+	PurgeKeys     = "keys"
+	PurgeURLs     = "urls"
+	PurgePrefixes = "prefixes"
 )
 
 // Target is an edge cache to purge. Fields marked with a type apply to that
@@ -390,10 +414,11 @@ type Target struct {
 	// Address is where purge requests go: the Varnish listener
 	// (http://127.0.0.1:6081), the http endpoint, or the provider's API
 	// (default https://api.fastly.com, https://api.cloudflare.com/client/v4).
-	Address string `yaml:"address"`
+	// ${VAR} and ${VAR:-default} are read from the environment.
+	Address string `yaml:"address" pipeline:"env"`
 	// Host is the Host header of url purges (varnish). Default: the host of
-	// Address.
-	Host string `yaml:"host,omitempty"`
+	// Address. ${VAR} and ${VAR:-default} are read from the environment.
+	Host string `yaml:"host,omitempty" pipeline:"env"`
 	// ServiceID is the Fastly service (fastly).
 	ServiceID string `yaml:"service_id,omitempty"`
 	// ZoneID is the Cloudflare zone (cloudflare).
@@ -414,9 +439,15 @@ type Target struct {
 	HeaderEnv map[string]string `yaml:"header_env,omitempty"`
 	// BaseURL turns url paths into absolute URLs
 	// (https://www.example.com); required for fastly and cloudflare when
-	// they purge urls.
-	BaseURL string `yaml:"base_url,omitempty"`
-	// Purge lists what the target purges: keys, urls or both. Default both.
+	// they purge urls or prefixes. ${VAR} and ${VAR:-default} are read
+	// from the environment.
+	BaseURL string `yaml:"base_url,omitempty" pipeline:"env"`
+	// Body is the JSON body of http purge requests (http); zero means
+	// DefaultBody.
+	Body BodyTemplate `yaml:"body,omitempty"`
+	// Purge lists what the target purges: keys, urls, prefixes. Default
+	// keys and urls, plus prefixes where the pipeline has prefix templates
+	// and the type can purge them (not fastly).
 	Purge []string `yaml:"purge"`
 	// Soft marks objects stale instead of removing them, where the target
 	// supports it (varnish keys, fastly); cloudflare refuses it.
@@ -446,6 +477,9 @@ type Target struct {
 	Retry Retry `yaml:"retry"`
 	// Breaker is the target's circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
+	// DeadLetterAfter is how long a purge is retried (attempts allowing)
+	// before it goes to the DLQ. Default 5m.
+	DeadLetterAfter time.Duration `yaml:"dead_letter_after"`
 }
 
 // PurgesKeys reports whether the target purges surrogate keys.
@@ -453,6 +487,24 @@ func (t *Target) PurgesKeys() bool { return contains(t.Purge, PurgeKeys) }
 
 // PurgesURLs reports whether the target purges urls.
 func (t *Target) PurgesURLs() bool { return contains(t.Purge, PurgeURLs) }
+
+// PurgesPrefixes reports whether the target purges url prefixes.
+func (t *Target) PurgesPrefixes() bool { return contains(t.Purge, PurgePrefixes) }
+
+// Select returns the part of p that t purges (p's slices, not copies).
+func (t *Target) Select(p Purge) Purge {
+	var out Purge
+	if t.PurgesKeys() {
+		out.Keys = p.Keys
+	}
+	if t.PurgesURLs() {
+		out.URLs = p.URLs
+	}
+	if t.PurgesPrefixes() {
+		out.Prefixes = p.Prefixes
+	}
+	return out
+}
 
 // Token returns the target's API token from the variable TokenEnv names,
 // read through lookup (os.LookupEnv in services). A target without

@@ -166,7 +166,8 @@ func TestPurgeSet(t *testing.T) {
 		Fields{"id": {"7"}, "url": {"/tech/old"}, "tags": {"go", "kafka"}, "section": {"tech"}, "attributes.author": {"ada"}},
 		Fields{"id": {"7"}, "url": {"/tech/new"}, "tags": {"go", "postgres"}, "section": {"tech"}, "attributes.author": {"ada"}, "surrogate_keys": {"home"}},
 	)
-	keys, urls, dropped := p.Invalidation.PurgeSet(f)
+	ps := p.Invalidation.PurgeSet(f)
+	keys, urls, dropped := ps.Keys, ps.URLs, ps.Dropped
 	wantKeys := []string{"content:7", "tag:go", "tag:postgres", "tag:kafka", "section:tech", "author:ada", "home"}
 	if !reflect.DeepEqual(keys, wantKeys) {
 		t.Errorf("keys = %q\nwant   %q", keys, wantKeys)
@@ -176,13 +177,32 @@ func TestPurgeSet(t *testing.T) {
 	}
 	// Values that would break a header are dropped and counted.
 	bad := ChangeFields(OpUpdate, nil, Fields{"id": {"9"}, "url": {"/a\r\nX-Injected: 1"}, "tags": {"two words", "ok"}})
-	keys, urls, dropped = p.Invalidation.PurgeSet(bad)
+	ps = p.Invalidation.PurgeSet(bad)
+	keys, urls, dropped = ps.Keys, ps.URLs, ps.Dropped
 	if !reflect.DeepEqual(keys, []string{"content:9", "tag:ok"}) || len(urls) != 0 || dropped != 2 {
 		t.Errorf("unsafe values: keys %q, urls %q, dropped %d", keys, urls, dropped)
 	}
 	created := ChangeFields(OpCreate, nil, Fields{"id": {"8"}, "url": {"/a"}})
-	if _, urls, _ := p.Invalidation.PurgeSet(created); !reflect.DeepEqual(urls, []string{"/a"}) {
-		t.Errorf("create purges only the new url: %q", urls)
+	if ps := p.Invalidation.PurgeSet(created); !reflect.DeepEqual(ps.URLs, []string{"/a"}) {
+		t.Errorf("create purges only the new url: %q", ps.URLs)
+	}
+	// A delete purges what the row was: its url and keys.
+	deleted := ChangeFields(OpDelete, Fields{"id": {"8"}, "url": {"/gone"}, "tags": {"go"}}, nil)
+	if ps := p.Invalidation.PurgeSet(deleted); !reflect.DeepEqual(ps.URLs, []string{"/gone"}) || !reflect.DeepEqual(ps.Keys, []string{"content:8", "tag:go"}) {
+		t.Errorf("delete: %+v", ps)
+	}
+}
+
+func TestPurgeSetPrefixes(t *testing.T) {
+	inv := Invalidation{Prefixes: templates("/section/{section}/", "/s/{old.section}/")}
+	ps := inv.PurgeSet(ChangeFields(OpUpdate, Fields{"section": {"a"}}, Fields{"section": {"b"}}))
+	if !reflect.DeepEqual(ps.Prefixes, []string{"/section/b/", "/s/a/"}) {
+		t.Errorf("prefixes = %q", ps.Prefixes)
+	}
+	tg := Target{Purge: []string{PurgeKeys, PurgePrefixes}}
+	ps.Keys = []string{"k"}
+	if got := tg.Select(ps); len(got.URLs) != 0 || len(got.Keys) != 1 || len(got.Prefixes) != 2 {
+		t.Errorf("Select = %+v", got)
 	}
 }
 

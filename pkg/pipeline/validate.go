@@ -331,6 +331,7 @@ func (v *validator) invalidation() {
 		}
 	}
 	v.templates("invalidation.urls", inv.URLs, attrs)
+	v.templates("invalidation.prefixes", inv.Prefixes, attrs)
 	seen := map[string]int{}
 	for i := range inv.Targets {
 		t := &inv.Targets[i]
@@ -371,6 +372,7 @@ func (v *validator) target(path string, t *Target) {
 	only("headers", len(t.Headers) > 0, TargetHTTP)
 	only("header_env", len(t.HeaderEnv) > 0, TargetHTTP)
 	only("base_url", t.BaseURL != "", TargetFastly, TargetCloudflare, TargetHTTP)
+	only("body", !t.Body.IsZero(), TargetHTTP)
 
 	v.httpURL(path+".address", t.Address, true)
 	if t.BaseURL != "" {
@@ -427,17 +429,22 @@ func (v *validator) target(path string, t *Target) {
 	}
 
 	if len(t.Purge) == 0 {
-		v.errorf(path+".purge", "required: keys, urls or both")
+		v.errorf(path+".purge", "required: keys, urls and/or prefixes")
 	}
 	for i, what := range t.Purge {
-		if what != PurgeKeys && what != PurgeURLs {
-			v.errorf(fmt.Sprintf("%s.purge[%d]", path, i), "want keys or urls, got %q", what)
-		} else if contains(t.Purge[:i], what) {
-			v.errorf(fmt.Sprintf("%s.purge[%d]", path, i), "%s is listed twice", what)
+		ipath := fmt.Sprintf("%s.purge[%d]", path, i)
+		switch {
+		case what != PurgeKeys && what != PurgeURLs && what != PurgePrefixes:
+			v.errorf(ipath, "want keys, urls or prefixes, got %q", what)
+		case contains(t.Purge[:i], what):
+			v.errorf(ipath, "%s is listed twice", what)
+		case what == PurgePrefixes && !lim.prefixes:
+			v.errorf(ipath, "%s has no prefix purge", t.Type)
 		}
 	}
-	if t.PurgesURLs() && lim.needsBaseURL && t.BaseURL == "" && len(v.p.Invalidation.URLs) > 0 {
-		v.errorf(path+".base_url", "required for %s targets that purge urls: the site's origin, e.g. https://www.example.com", t.Type)
+	urlsPurged := t.PurgesURLs() && len(v.p.Invalidation.URLs) > 0 || t.PurgesPrefixes() && len(v.p.Invalidation.Prefixes) > 0
+	if urlsPurged && lim.needsBaseURL && t.BaseURL == "" {
+		v.errorf(path+".base_url", "required for %s targets that purge urls or prefixes: the site's origin, e.g. https://www.example.com", t.Type)
 	}
 	if t.Soft && t.Type == TargetVarnish && !t.PurgesKeys() {
 		v.errorf(path+".soft", "varnish soft purges keys only; this target purges no keys")
@@ -472,6 +479,7 @@ func (v *validator) target(path string, t *Target) {
 		v.errorf(path+".breaker.failures", "must be at least 1, got %d", t.Breaker.Failures)
 	}
 	v.positive(path+".breaker.cooldown", t.Breaker.Cooldown)
+	v.positive(path+".dead_letter_after", t.DeadLetterAfter)
 }
 
 func (v *validator) limit(path string, n, limit int, typ string) {
