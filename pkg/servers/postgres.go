@@ -161,6 +161,22 @@ func postgresCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
+// PostgresReachable returns nil when the server StartPostgres would start
+// can reach dir: always when not running as root (the server then runs as
+// the current user), otherwise when the postgres user can enter every
+// parent of dir. The error names the first folder it cannot enter.
+func PostgresReachable(dir string) error {
+	cred, err := postgresCredential()
+	if err != nil || cred == nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("postgres folder %s: %w", dir, err)
+	}
+	return reachable(abs, cred)
+}
+
 // reachable checks that user cred can walk down to dir: postgres runs as
 // that user and must reach its folder through every parent.
 func reachable(dir string, cred *syscall.Credential) error {

@@ -230,13 +230,17 @@ func (s *Stack) postgresDSN() string {
 }
 
 func (s *Stack) startPostgres(ctx context.Context) (*part, error) {
+	place, err := placePostgres(s.dir)
+	if err != nil {
+		return nil, s.partErr("postgres", err)
+	}
 	pg, err := servers.StartPostgres(ctx, servers.PostgresOptions{
-		Dir: filepath.Join(s.dir, "postgres"), Port: s.cfg.PostgresPort, ReadyTimeout: s.cfg.ReadyTimeout,
+		Dir: place.dir, Port: s.cfg.PostgresPort, ReadyTimeout: s.cfg.ReadyTimeout,
 	})
 	if err != nil {
 		return nil, s.partErr("postgres", err)
 	}
-	p := &part{name: "postgres", stop: pg.Stop, where: s.postgresDSN() + "  (log " + pg.LogFile() + ")"}
+	p := &part{name: "postgres", stop: pg.Stop, where: s.postgresDSN() + "  (log " + pg.LogFile() + ")" + place.note()}
 	if err := s.loadSchema(ctx, pg); err != nil {
 		_ = pg.Stop(context.Background())
 		return nil, s.partErr("postgres", err)
