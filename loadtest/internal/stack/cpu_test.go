@@ -1,0 +1,21 @@
+package stack
+
+import "testing"
+
+func TestParseStat(t *testing.T) {
+	line := "1234 (cache (main)) S 1200 1234 1234 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 100 1000 10 18446744073709551615"
+	p, ok := parseStat(line)
+	if !ok || p.pid != 1234 || p.ppid != 1200 || p.comm != "cache (main)" || p.ticks != 310 {
+		t.Fatalf("parseStat = %+v, %v", p, ok)
+	}
+	if _, ok := parseStat("garbage"); ok {
+		t.Fatal("garbage parsed")
+	}
+}
+
+func TestSince(t *testing.T) {
+	got := Since(map[string]float64{"a": 1, "b": 2}, map[string]float64{"a": 1, "b": 5, "c": 1})
+	if len(got) != 2 || got["b"] != 3 || got["c"] != 1 {
+		t.Fatalf("Since = %v", got)
+	}
+}
