@@ -20,13 +20,13 @@ broker:
 docs:
 	$(GO) run ./deploy/local config > docs/configuration.md
 
-## test: the whole suite, integration included (real servers; set FRESHET_REQUIRE_SERVERS=1 to fail instead of skip when one is missing).
+## test: the whole suite, integration included: installs the Debian packages the tests need (as root; otherwise prints the command), then lists loudly at the end any integration test skipped for a missing server (FRESHET_REQUIRE_SERVERS=1 fails the run instead).
 test:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) run ./deploy/testrun -go $(GO) -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## test-race: the whole suite under the race detector (about twice as long as test).
 test-race:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) run ./deploy/testrun -go $(GO) -race -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## test-short: unit tests only (skips the tests that start servers).
 test-short:

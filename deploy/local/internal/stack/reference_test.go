@@ -37,25 +37,3 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		}
 	}
 }
-
-func TestMissingPackagesCommand(t *testing.T) {
-	reqs := []requirement{
-		{part: "a", paths: []string{"/nonexistent/freshet-a"}, packages: []string{"pkg-a", "pkg-shared"}},
-		{part: "b", paths: []string{"freshet-no-such-binary"}, packages: []string{"pkg-shared", "pkg-b"}},
-		{part: "sh", paths: []string{"sh"}, packages: []string{"dash"}},
-	}
-	got := missingPackages(reqs)
-	want := []string{"pkg-a", "pkg-shared", "pkg-b"}
-	if len(got) != len(want) {
-		t.Fatalf("missing %v; want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("missing %v; want %v", got, want)
-		}
-	}
-	e := &MissingPackagesError{Packages: got}
-	if !strings.Contains(e.Error(), "apt-get install -y --no-install-recommends pkg-a pkg-shared pkg-b") {
-		t.Fatalf("error does not give the install command: %s", e)
-	}
-}
