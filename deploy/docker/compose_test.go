@@ -5,31 +5,27 @@
 package docker_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/freshet/freshet/pkg/config/configtest"
 )
 
 const repoRoot = "../.."
 
 // loadCompose loads docker-compose.yml with the Compose specification's
-// loader.
+// loader. Each service's own tests check its environment against its
+// configuration (configtest.CheckComposeEnv).
 func loadCompose(t *testing.T) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot, "docker-compose.yml")},
-		cli.WithWorkingDirectory(repoRoot), cli.WithName("freshet"))
+	project, err := configtest.LoadCompose(filepath.Join(repoRoot, "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	project, err := cli.ProjectFromOptions(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
 	return project
 }
@@ -66,6 +62,10 @@ func TestComposeHasEveryService(t *testing.T) {
 				if val := svc.Environment[v]; val == nil || *val == "" {
 					t.Errorf("%s: %s is not set", name, v)
 				}
+			}
+			if !checksComposeEnv(t, filepath.Join(repoRoot, "services", name), name) {
+				t.Errorf("no test under services/%s checks its environment here: add to one of its tests\n"+
+					"\tconfigtest.CheckComposeEnv(\"<path to>/docker-compose.yml\", %q, &Config{})", name, name)
 			}
 		})
 	}
@@ -136,4 +136,26 @@ func TestComposeVarnishCommandCompiles(t *testing.T) {
 	if !strings.Contains(string(rendered), `.host = "127.0.0.1";`) || !strings.Contains(string(rendered), `.port = "8080";`) {
 		t.Errorf("rendered backend is not 127.0.0.1:8080 without an origin:\n%s", rendered)
 	}
+}
+
+// checksComposeEnv reports whether a test file under dir calls
+// configtest.CheckComposeEnv for service name.
+func checksComposeEnv(t *testing.T, dir, name string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || found || d.IsDir() || !strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		found = strings.Contains(string(b), "configtest.CheckComposeEnv(") && strings.Contains(string(b), `"`+name+`"`)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
