@@ -2,12 +2,27 @@ vcl 4.1;
 
 # Freshet's edge cache: Varnish in front of the reference origin.
 #
-# Purge API (what the invalidator's Varnish target sends):
-#   PURGE <url>                       purge one url (same Host header as the cached request)
-#   PURGE / with "xkey: k1 k2"        purge every object tagged with any of the keys
-#   PURGE / with "xkey-softpurge: k"  soft purge: objects go stale, served while revalidated
-# The origin tags responses with "xkey" (space-separated surrogate keys);
-# the header is removed before delivery so clients never see it.
+# Purge API (what the invalidator's Varnish target sends; only from the
+# purgers acl below):
+#   PURGE <url>                        purge one url, every variant (send the
+#                                      Host header of the cached request)
+#   PURGE / with "xkey: k1 k2"         purge every object tagged with any key
+#   PURGE / with "xkey-softpurge: k1"  soft purge: the objects go stale and
+#                                      are served (grace) while refetched
+#   BAN / with "X-Ban-Url: <regex>"    ban every object whose url matches the
+#                                      regex (e.g. ^/section/tech/ for a url
+#                                      prefix; escape regex metacharacters);
+#                                      "X-Ban-Host: <regex>" narrows it to
+#                                      hosts. A regex holds no whitespace or
+#                                      double quote; 400 for a bad one.
+# Answers: 200 with "Purged <n>", "Soft purged <n>", "Banned"; 403 outside
+# the acl.
+#
+# The origin tags responses with "xkey" (or "Surrogate-Key"), space-separated
+# surrogate keys; both are removed before delivery so clients never see them.
+# Bans test obj.http.X-Url and X-Host, which are stored with each object and
+# also removed before delivery, so the ban lurker can apply bans in the
+# background.
 #
 # The local stack and docker compose render BACKEND_HOST / BACKEND_PORT
 # into this file before starting varnishd.
@@ -47,9 +62,34 @@ sub vcl_recv {
         }
         return (purge);
     }
-    # Streams and beacons are never cached.
+    if (req.method == "BAN") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.X-Ban-Url || req.http.X-Ban-Url ~ {"[\s"]"} || req.http.X-Ban-Host ~ {"[\s"]"}) {
+            return (synth(400, "X-Ban-Url: a regex without whitespace or double quotes is required"));
+        }
+        if (req.http.X-Ban-Host) {
+            set req.http.ban = "obj.http.X-Url ~ " + req.http.X-Ban-Url + " && obj.http.X-Host ~ " + req.http.X-Ban-Host;
+        } else {
+            set req.http.ban = "obj.http.X-Url ~ " + req.http.X-Ban-Url;
+        }
+        if (std.ban(req.http.ban)) {
+            return (synth(200, "Banned"));
+        }
+        return (synth(400, "Bad ban: " + std.ban_error()));
+    }
+    # Streams, beacons and ingest are never cached.
     if (req.url ~ "^/v1/(stream|rum|events)") {
         return (pass);
+    }
+    # The origin answers HTML or JSON by Accept (Vary: Accept). Keep two
+    # variants per page, not one per browser's Accept string: JSON when
+    # application/json is asked for without text/html, HTML otherwise.
+    if (req.http.Accept ~ "application/json" && req.http.Accept !~ "text/html") {
+        set req.http.Accept = "application/json";
+    } else {
+        set req.http.Accept = "text/html";
     }
 }
 
@@ -58,12 +98,27 @@ sub vcl_backend_response {
     if (!beresp.http.xkey && beresp.http.Surrogate-Key) {
         set beresp.http.xkey = beresp.http.Surrogate-Key;
     }
-    # Keep stale objects around so soft purges can serve while revalidating.
-    set beresp.grace = 1m;
+    # For bans (X-Ban-Url, X-Ban-Host), tested by the ban lurker.
+    set beresp.http.X-Url = bereq.url;
+    set beresp.http.X-Host = bereq.http.host;
+    # Stale objects are kept for soft purges to serve while revalidating:
+    # as long as the origin's stale-while-revalidate says (Varnish reads it
+    # into grace), or 1m when it says nothing.
+    if (beresp.http.Cache-Control !~ "stale-while-revalidate=") {
+        set beresp.grace = 1m;
+    }
+    # A failed background refresh keeps the stale object rather than
+    # replacing it with an error.
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
 }
 
 sub vcl_deliver {
     unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.X-Url;
+    unset resp.http.X-Host;
     if (obj.hits > 0) {
         set resp.http.X-Cache = "HIT";
     } else {
