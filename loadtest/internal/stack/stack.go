@@ -39,6 +39,9 @@ type Options struct {
 	// Env is added to the runner's environment, which every service
 	// inherits (e.g. FRESHET_PERSONALIZER_PPROF=true).
 	Env []string
+	// Pipeline is the pipeline file every service reads; empty means
+	// the runner's default, pipelines/freshet.yaml.
+	Pipeline string
 	// Services is FRESHET_LOCAL_SERVICES; empty means all.
 	Services string
 	// Log receives the runner's output lines (nil: discarded).
@@ -50,8 +53,9 @@ type Options struct {
 
 // Stack is the running stack.
 type Stack struct {
-	dir     string
-	cmd     *exec.Cmd
+	dir      string
+	pipeline string
+	cmd      *exec.Cmd
 	done    chan struct{}
 	ports   map[string]int
 	admin   map[string]string // service name -> admin host:port
@@ -110,7 +114,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if b, err := exec.CommandContext(ctx, "go", "build", "-o", runner, "./deploy/local").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build deploy/local: %w\n%s", err, b)
 	}
-	s := &Stack{dir: dir, ports: map[string]int{}, admin: map[string]string{}, done: make(chan struct{})}
+	s := &Stack{dir: dir, pipeline: o.Pipeline, ports: map[string]int{}, admin: map[string]string{}, done: make(chan struct{})}
+	if s.pipeline == "" {
+		s.pipeline = "pipelines/freshet.yaml"
+	}
 	env := append(os.Environ(), "FRESHET_LOCAL_DIR="+filepath.Join(dir, "stack"), "FRESHET_LOCAL_INSTALL=false")
 	for _, pv := range portVars {
 		p, err := servers.FreePort()
@@ -129,7 +136,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Services != "" {
 		env = append(env, "FRESHET_LOCAL_SERVICES="+o.Services)
 	}
-	env = append(env, "FRESHET_LOG_LEVEL=warn")
+	env = append(env, "FRESHET_LOG_LEVEL=warn", "FRESHET_PIPELINE="+s.pipeline)
 	env = append(env, GatewayEnv...)
 	env = append(env, o.Env...)
 
@@ -322,7 +329,7 @@ func (s *Stack) AddGateway(ctx context.Context, env ...string) (*Service, error)
 	g := &Service{Name: fmt.Sprintf("sse-gateway-%d", n+2), Addr: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", admin)}
 	full := append(os.Environ(),
 		"FRESHET_KAFKA_BROKERS="+strings.Join(s.Brokers(), ","),
-		"FRESHET_PIPELINE=pipelines/freshet.yaml",
+		"FRESHET_PIPELINE="+s.pipeline,
 		"FRESHET_ADMIN_ADDR="+g.Admin,
 		"FRESHET_GATEWAY_ADDR="+g.Addr,
 		"FRESHET_AUTH_HS256_SECRET="+s.Secret("FRESHET_AUTH_HS256_SECRET"),

@@ -1,0 +1,235 @@
+// Package cli is freshet-load's command line: flags, the choice and sizes
+// of scenarios (short by default, the issue's sizes with -long), starting
+// the stack, running the scenarios in order and writing the table and the
+// JSON. Worker subcommands (client processes past one process's open-file
+// limit, the baseline SSE server) are dispatched from here too.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/freshet/freshet/loadtest/internal/freshness"
+	"github.com/freshet/freshet/loadtest/internal/report"
+	"github.com/freshet/freshet/loadtest/internal/scenario"
+	"github.com/freshet/freshet/loadtest/internal/stack"
+)
+
+// Subcommands run by the generator as child processes.
+var subcommands = map[string]func(ctx context.Context, args []string) error{}
+
+// Main is the command.
+func Main(ctx context.Context) error {
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok {
+			return sub(ctx, os.Args[2:])
+		}
+	}
+	return run(ctx, os.Args[1:], os.Stdout)
+}
+
+// options are the flags.
+type options struct {
+	scenarios string
+	long      bool
+	dir       string
+	jsonPath  string
+	keep      bool
+	profile   bool
+
+	clients   int
+	rates     string
+	broadcast time.Duration
+	gateways  int
+}
+
+// allScenarios in the order they run.
+var allScenarios = []string{"freshness", "cdc", "sse", "purge", "metrics"}
+
+func parseFlags(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("freshet-load", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
+	fs.BoolVar(&o.long, "long", false, "the issue's sizes and longer phases (about 15 minutes) instead of the short run (a few minutes)")
+	fs.StringVar(&o.dir, "dir", "", "folder of the stack's data, logs and the results (default: a new temporary folder)")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the JSON results here (they are always written to <dir>/results.json)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the data folder after the run")
+	fs.BoolVar(&o.profile, "profile", true, "take CPU profiles while scenarios run (perf of the whole machine, pprof of services that serve it)")
+	fs.IntVar(&o.clients, "clients", 10000, "freshness: SSE clients with profiles")
+	fs.StringVar(&o.rates, "rates", "", "freshness: write phases rate:duration,... (default 1000:15s,5000:15s; -long 1000:60s,5000:60s)")
+	fs.DurationVar(&o.broadcast, "broadcast-every", time.Second, "freshness: a breaking change (to every channel client) this often; 0 for none")
+	fs.IntVar(&o.gateways, "gateways", 1, "freshness: gateway replicas the clients spread over")
+	addScenarioFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return o, nil
+}
+
+// scenarioFlags are registered by the scenarios' files of this package.
+var scenarioFlagFuncs []func(*flag.FlagSet)
+
+func addScenarioFlags(fs *flag.FlagSet) {
+	for _, f := range scenarioFlagFuncs {
+		f(fs)
+	}
+}
+
+// builders make a scenario from the options, by name.
+var builders = map[string]func(o *options) (scenario.Scenario, error){
+	"freshness": func(o *options) (scenario.Scenario, error) {
+		rates := o.rates
+		if rates == "" {
+			rates = "1000:15s,5000:15s"
+			if o.long {
+				rates = "1000:60s,5000:60s"
+			}
+		}
+		phases, err := parsePhases(rates)
+		if err != nil {
+			return nil, err
+		}
+		return &freshness.Freshness{Clients: o.clients, Phases: phases, BroadcastEvery: o.broadcast, Gateways: o.gateways}, nil
+	},
+}
+
+// parsePhases reads "rate:duration,...".
+func parsePhases(s string) ([]freshness.Phase, error) {
+	var out []freshness.Phase
+	for _, part := range strings.Split(s, ",") {
+		r, d, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, fmt.Errorf("-rates: %q is not rate:duration", part)
+		}
+		rate, err := strconv.ParseFloat(r, 64)
+		if err != nil || rate <= 0 || rate > 100_000 {
+			return nil, fmt.Errorf("-rates: rate %q must be in (0, 100000]", r)
+		}
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur <= 0 || dur > time.Hour {
+			return nil, fmt.Errorf("-rates: duration %q must be in (0, 1h]", d)
+		}
+		out = append(out, freshness.Phase{Rate: rate, Duration: dur})
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parseFlags(args, out)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var scs []scenario.Scenario
+	for _, name := range strings.Split(o.scenarios, ",") {
+		name = strings.TrimSpace(name)
+		b, ok := builders[name]
+		if !ok {
+			return fmt.Errorf("-scenarios: unknown scenario %q (have %s)", name, strings.Join(allScenarios, ", "))
+		}
+		sc, err := b(o)
+		if err != nil {
+			return err
+		}
+		if err := sc.Bound().Validate(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		scs = append(scs, sc)
+	}
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "freshet-load-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	rep := &report.Report{Command: "freshet-load " + strings.Join(args, " "), Started: time.Now(), Machine: report.ThisMachine()}
+	fmt.Fprintf(out, "freshet-load: %d scenario(s), data in %s; starting the stack (make run's runner)\n", len(scs), dir)
+	t0 := time.Now()
+	pipe, err := loadPipeline(dir)
+	if err != nil {
+		return err
+	}
+	st, err := stack.Start(ctx, stack.Options{Dir: filepath.Join(dir, "stack"), Log: out, Pipeline: pipe,
+		Env: []string{"FRESHET_PERSONALIZER_PPROF=true", "FRESHET_CDC_PPROF=true", "FRESHET_GATEWAY_PPROF=true",
+			"FRESHET_INVALIDATOR_PPROF=true", "FRESHET_SINK_PPROF=true", "FRESHET_METRICS_SINK_PPROF=true"}})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	fmt.Fprintf(out, "freshet-load: stack ready in %s: %s\n", time.Since(t0).Round(100*time.Millisecond), strings.Join(st.Services(), ", "))
+	env := &scenario.Env{Stack: st, Out: out, Self: self, Dir: dir, Profile: o.profile}
+	for _, sc := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		res := scenario.Run(ctx, sc, env)
+		rep.Results = append(rep.Results, res)
+		if res.Error != "" {
+			fmt.Fprintf(out, "== %s failed: %s\n", sc.Name(), res.Error)
+		}
+	}
+	fmt.Fprintln(out)
+	rep.WriteTable(out)
+	fmt.Fprintln(out)
+	rep.WriteCPU(out)
+	for _, path := range []string{filepath.Join(dir, "results.json"), o.jsonPath} {
+		if path == "" {
+			continue
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		err = rep.WriteJSON(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "results: %s\n", path)
+	}
+	return ctx.Err()
+}
+
+// breakingRule is the default pipeline's broadcast rule. Postgres renders a
+// boolean column as "t" in pgoutput's text format, so a row committed with
+// breaking = true carries attributes.breaking = "t" and the rule as written
+// never matches a captured row (reported with the figures). The load test
+// runs the default pipeline with "t" accepted too, so that broadcasts are
+// measured as the pipeline means them.
+const breakingRule = `attributes.breaking: ["true"]`
+
+// loadPipeline writes the pipeline the stack runs under dir and returns
+// its path.
+func loadPipeline(dir string) (string, error) {
+	b, err := os.ReadFile("pipelines/freshet.yaml")
+	if err != nil {
+		return "", fmt.Errorf("read the default pipeline (run from the repository root): %w", err)
+	}
+	text := strings.Replace(string(b), breakingRule, `attributes.breaking: ["true", "t"]`, 1)
+	path := filepath.Join(dir, "freshet.yaml")
+	return path, os.WriteFile(path, []byte(text), 0o644)
+}

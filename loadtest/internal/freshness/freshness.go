@@ -1,0 +1,744 @@
+// Package freshness is scenario 1 of the load generator: what users feel.
+// Rows are written at a set rate into the captured content table while N
+// SSE clients with profiles are connected to the gateway; for every
+// delivery a client receives, the time from the commit in Postgres to the
+// receipt on the client's socket, per client kind and write rate, the
+// share of deliveries past their deadline, and each stage's share of the
+// latency from the trace timestamps (an observer reads content.changes and
+// content.deliveries beside the services). The baseline is the raw
+// pgoutput reader's commit-to-decoded latency of the same writes: the
+// floor any CDC pipeline on this machine stands on.
+//
+// The scenario runs in one goroutine but for its clients (one goroutine
+// each), its writers and its observers, which it stops before returning.
+package freshness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet/freshet/loadtest/internal/pgraw"
+	"github.com/freshet/freshet/loadtest/internal/report"
+	"github.com/freshet/freshet/loadtest/internal/safety"
+	"github.com/freshet/freshet/loadtest/internal/scenario"
+	"github.com/freshet/freshet/loadtest/internal/sseclient"
+	"github.com/freshet/freshet/loadtest/internal/stack"
+	"github.com/freshet/freshet/loadtest/internal/stats"
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
+)
+
+// Phase is one write rate held for a time.
+type Phase struct {
+	Rate     float64       // changes per second
+	Duration time.Duration // measured, after the warm-up
+}
+
+// Freshness is the scenario's configuration.
+type Freshness struct {
+	// Clients connected (10,000 in the issue's targets).
+	Clients int
+	// Phases, run in order.
+	Phases []Phase
+	// Warmup before each phase's measurement. Zero means 3 s.
+	Warmup time.Duration
+	// BroadcastEvery writes one breaking change (to every channel
+	// client) this often; zero writes none.
+	BroadcastEvery time.Duration
+	// Gateways is how many gateway replicas the clients spread over: the
+	// stack's own plus Gateways-1 more. Zero means 1.
+	Gateways int
+}
+
+var _ scenario.Scenario = (*Freshness)(nil)
+
+// Name implements scenario.Scenario.
+func (f *Freshness) Name() string { return "freshness" }
+
+// Title implements scenario.Scenario.
+func (f *Freshness) Title() string {
+	return fmt.Sprintf("commit to browser, %d SSE clients with profiles, writes at %s", f.Clients, f.rates())
+}
+
+func (f *Freshness) rates() string {
+	s := ""
+	for i, p := range f.Phases {
+		if i > 0 {
+			s += " then "
+		}
+		s += fmt.Sprintf("%.0f/s for %s", p.Rate, p.Duration)
+	}
+	return s
+}
+
+// Bound implements scenario.Scenario: the phases, their warm-ups, and
+// three minutes of setup (profiles, streams) and drain.
+func (f *Freshness) Bound() safety.Bound {
+	d := 3 * time.Minute
+	var n float64
+	for _, p := range f.Phases {
+		d += p.Duration + f.warmup()
+		n += p.Rate * (p.Duration + f.warmup()).Seconds()
+	}
+	return safety.Bound{Duration: d, Count: int64(n*1.1) + 1000}
+}
+
+func (f *Freshness) warmup() time.Duration {
+	if f.Warmup == 0 {
+		return 3 * time.Second
+	}
+	return f.Warmup
+}
+
+// Client kinds: what a client's profile makes it receive.
+const (
+	kindFollow   = "follow"   // follows one author
+	kindInterest = "interest" // one interest tag, weight 2
+	kindChannel  = "channel"  // the "breaking" broadcast channel
+)
+
+var kinds = []string{kindFollow, kindInterest, kindChannel}
+
+func kindOf(i int) string {
+	switch i % 10 {
+	case 0, 1, 2, 3, 4:
+		return kindFollow
+	case 5, 6, 7:
+		return kindInterest
+	}
+	return kindChannel
+}
+
+// receipt is one delivery as a client got it.
+type receipt struct {
+	eventID   string
+	committed time.Time // ms precision, from the event
+	deadline  time.Time
+	at        time.Time
+}
+
+type client struct {
+	kind string
+	sse  *sseclient.Client
+	got  []receipt
+	ids  map[string]struct{}
+	dups int
+}
+
+// trace is what the observer learned about one delivery.
+type trace struct {
+	committed    time.Time // µs, trace.committed_at
+	changeID     string
+	personalizer time.Time // the personalizer's stage
+	visible      time.Time // when a read_committed consumer got it
+	user         string
+	channel      string
+}
+
+// Run implements scenario.Scenario.
+func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Result) error {
+	if f.Clients < 10 || len(f.Phases) == 0 {
+		return fmt.Errorf("freshness: need at least 10 clients and a phase")
+	}
+	st := env.Stack
+	run := strconv.FormatInt(time.Now().Unix()%1_000_000, 36)
+	db, err := pgraw.Connect(ctx, st.PostgresDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+
+	// 1. Profiles, then wait until the personalizer holds them.
+	admin := st.Admin("personalizer")
+	before, err := stack.Metric(ctx, admin, "freshet_personalizer_profiles")
+	if err != nil {
+		return fmt.Errorf("personalizer metrics: %w", err)
+	}
+	t0 := time.Now()
+	if _, err := db.Exec(ctx, `INSERT INTO user_profiles (user_id, locale, interests, follows)
+		SELECT 'lt' || $1 || '-' || i, 'zz',
+		  CASE WHEN i % 10 BETWEEN 5 AND 7 THEN jsonb_build_object('lt-t' || i, 2.0) ELSE '{}'::jsonb END,
+		  CASE WHEN i % 10 < 5 THEN ARRAY['author:lt-a' || i] ELSE '{}'::text[] END
+		FROM generate_series(0, $2::int - 1) i`, run, f.Clients); err != nil {
+		return fmt.Errorf("insert profiles: %w", err)
+	}
+	for {
+		n, err := stack.Metric(ctx, admin, "freshet_personalizer_profiles")
+		if err == nil && n >= before+float64(f.Clients) {
+			break
+		}
+		if time.Since(t0) > time.Minute || ctx.Err() != nil {
+			return fmt.Errorf("the personalizer holds %.0f profiles of %d after %s", n-before, f.Clients, time.Since(t0).Round(time.Second))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	env.Logf("%d profiles written and loaded by the personalizer in %s", f.Clients, time.Since(t0).Round(10*time.Millisecond))
+
+	// 2. Gateways and clients.
+	addrs := []string{st.GatewayAddr()}
+	for range max(f.Gateways, 1) - 1 {
+		g, err := st.AddGateway(ctx)
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, g.Addr)
+	}
+	defer st.StopGateways()
+	secret := st.Secret("FRESHET_AUTH_HS256_SECRET")
+	clients := make([]*client, f.Clients)
+	var received atomic.Int64
+	t0 = time.Now()
+	if err := openAll(ctx, f.Clients, 64, func(i int) error {
+		user := fmt.Sprintf("lt%s-%d", run, i)
+		var chans []string
+		if kindOf(i) == kindChannel {
+			chans = []string{"breaking"}
+		}
+		tok, err := sseclient.Token(secret, user, chans, time.Hour)
+		if err != nil {
+			return err
+		}
+		c := &client{kind: kindOf(i), ids: map[string]struct{}{}, sse: &sseclient.Client{
+			Addr: addrs[i%len(addrs)], Source: sseclient.Source(0, i), Path: sseclient.StreamPath(tok, chans)}}
+		if err := c.sse.Connect(ctx); err != nil {
+			return fmt.Errorf("stream %d: %w", i, err)
+		}
+		clients[i] = c
+		return nil
+	}); err != nil {
+		for _, c := range clients {
+			if c != nil {
+				c.sse.Close()
+			}
+		}
+		return err
+	}
+	env.Logf("%d streams open over %d gateway replica(s) in %s", f.Clients, len(addrs), time.Since(t0).Round(10*time.Millisecond))
+	var readers sync.WaitGroup
+	for _, c := range clients {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			c.read(&received)
+		}()
+	}
+	closeClients := func() {
+		for _, c := range clients {
+			c.sse.Close()
+		}
+		readers.Wait()
+	}
+	defer closeClients()
+
+	// 3. Observers: Kafka (stage timestamps) and the raw pgoutput reader.
+	obs, err := startObserver(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer obs.stop()
+	slot := "loadtest_raw_" + run
+	if err := pgraw.CreateSlot(ctx, st.PostgresDSN(), slot); err != nil {
+		return fmt.Errorf("raw slot: %w", err)
+	}
+	defer pgraw.DropSlot(context.Background(), st.PostgresDSN(), slot)
+	rawCtx, stopRaw := context.WithCancel(ctx)
+	var rawMu sync.Mutex
+	var rawLat []rawSample
+	rawDone := make(chan error, 1)
+	go func() {
+		_, err := pgraw.Read(rawCtx, st.PostgresDSN(), slot, "freshet", 0, 0, func(commit time.Time, rows int) {
+			now := time.Now()
+			rawMu.Lock()
+			rawLat = append(rawLat, rawSample{commit, now.Sub(commit), rows})
+			rawMu.Unlock()
+		})
+		rawDone <- err
+	}()
+
+	// 4. Writes, phase by phase.
+	w, err := newWriter(ctx, st.PostgresDSN(), run, f.Clients, 8)
+	if err != nil {
+		stopRaw()
+		return err
+	}
+	defer w.close()
+	gwStale0 := staleCount(ctx, st, addrs)
+	windows := make([]window, len(f.Phases))
+	for i, p := range f.Phases {
+		env.Progress(func() string {
+			return fmt.Sprintf("phase %d/%d at %.0f/s: %d rows written, %d deliveries received, observer %d changes %d deliveries",
+				i+1, len(f.Phases), p.Rate, w.rows.Load(), received.Load(), obs.changes.Load(), obs.deliveries.Load())
+		})
+		if err := w.write(ctx, p.Rate, f.warmup(), f.BroadcastEvery); err != nil {
+			stopRaw()
+			return err
+		}
+		start := time.Now()
+		rows0 := w.rows.Load()
+		if err := w.write(ctx, p.Rate, p.Duration, f.BroadcastEvery); err != nil {
+			stopRaw()
+			return err
+		}
+		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0}
+	}
+	// Drain: until nothing arrives for 2 s, at most 20 s.
+	env.Progress(func() string { return fmt.Sprintf("draining: %d deliveries received", received.Load()) })
+	last, quiet := received.Load(), time.Now()
+	for time.Since(quiet) < 2*time.Second && time.Since(windows[len(windows)-1].to) < 20*time.Second && ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		if n := received.Load(); n != last {
+			last, quiet = n, time.Now()
+		}
+	}
+	stale := staleCount(ctx, st, addrs) - gwStale0
+	stopRaw()
+	if err := <-rawDone; err != nil && ctx.Err() == nil {
+		res.Missing = append(res.Missing, "raw pgoutput baseline: "+err.Error())
+	}
+	closeClients()
+	obs.stop()
+
+	f.report(res, clients, obs, windows, rawLat, stale)
+	return nil
+}
+
+// openAll runs open(i) for i in [0, n) with at most par at a time, and
+// returns the first error.
+func openAll(ctx context.Context, n, par int, open func(i int) error) error {
+	sem := make(chan struct{}, par)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for i := range n {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := open(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// deliveryJSON is the part of the gateway's delivery event read here.
+type deliveryJSON struct {
+	EventID     string `json:"event_id"`
+	CommittedAt int64  `json:"committed_at"`
+	Deadline    int64  `json:"deadline"`
+}
+
+func (c *client) read(received *atomic.Int64) {
+	for {
+		ev, err := c.sse.Next()
+		if err != nil {
+			return
+		}
+		if ev.Type != "delivery" {
+			continue
+		}
+		now := time.Now()
+		var d deliveryJSON
+		if json.Unmarshal(ev.Data, &d) != nil {
+			continue
+		}
+		if _, ok := c.ids[d.EventID]; ok {
+			c.dups++
+			continue
+		}
+		c.ids[d.EventID] = struct{}{}
+		r := receipt{eventID: d.EventID, committed: time.UnixMilli(d.CommittedAt), at: now}
+		if d.Deadline > 0 {
+			r.deadline = time.UnixMilli(d.Deadline)
+		}
+		c.got = append(c.got, r)
+		received.Add(1)
+	}
+}
+
+// staleCount sums the gateways' count of deliveries dropped because their
+// deadline had passed (never sent, so never received).
+func staleCount(ctx context.Context, st *stack.Stack, addrs []string) float64 {
+	var sum float64
+	admins := []string{st.Admin("sse-gateway")}
+	for _, g := range st.Gateways() {
+		admins = append(admins, g.Admin)
+	}
+	for _, a := range admins {
+		if v, err := stack.Metric(ctx, a, "freshet_sse_gateway_events_stale_total"); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+type rawSample struct {
+	commit time.Time
+	lat    time.Duration
+	rows   int
+}
+
+type window struct {
+	phase    Phase
+	from, to time.Time
+	rows     int64
+}
+
+// writer writes content rows at a rate, in a transaction every 10 ms,
+// over a few connections.
+type writer struct {
+	run     string
+	clients int
+	conns   []*pgx.Conn
+	jobs    chan job
+	wg      sync.WaitGroup
+	rows    atomic.Int64
+	seq     atomic.Int64
+	errMu   sync.Mutex
+	err     error
+}
+
+type job struct {
+	rows      int
+	broadcast bool
+}
+
+func newWriter(ctx context.Context, dsn, run string, clients, conns int) (*writer, error) {
+	w := &writer{run: run, clients: clients, jobs: make(chan job, conns)}
+	for range conns {
+		c, err := pgraw.Connect(ctx, dsn)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.conns = append(w.conns, c)
+	}
+	for _, c := range w.conns {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := range w.jobs {
+				if err := w.insert(c, j); err != nil {
+					w.errMu.Lock()
+					w.err = err
+					w.errMu.Unlock()
+				}
+			}
+		}()
+	}
+	return w, nil
+}
+
+// insert writes j.rows content rows in one transaction: each names the
+// author one "follow" client follows and the tag one "interest" client
+// likes, so it is delivered to two clients; a broadcast row goes to the
+// "breaking" channel.
+func (w *writer) insert(c *pgx.Conn, j job) error {
+	urls, tags, authors := make([]string, j.rows), make([]string, j.rows), make([]string, j.rows)
+	breaking := make([]bool, j.rows)
+	for i := range j.rows {
+		urls[i] = fmt.Sprintf("/lt/%s/%d", w.run, w.seq.Add(1))
+		if j.broadcast {
+			breaking[i] = true
+			tags[i], authors[i] = "lt-none", "lt-none"
+			continue
+		}
+		f := rand.IntN(w.clients/10) * 10                  // a follow client: i % 10 == 0 (of 0..4)
+		f += rand.IntN(5)                                  // 0..4
+		g := rand.IntN(w.clients/10)*10 + 5 + rand.IntN(3) // an interest client: 5..7
+		authors[i] = "lt-a" + strconv.Itoa(min(f, w.clients-1))
+		tags[i] = "lt-t" + strconv.Itoa(min(g, w.clients-1))
+	}
+	_, err := c.Exec(context.Background(), `INSERT INTO content (title, url, tags, author, locale, breaking)
+		SELECT 'load ' || u, u, ARRAY[t], a, 'xx', b FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) AS x(u, t, a, b)`,
+		urls, tags, authors, breaking)
+	if err == nil {
+		w.rows.Add(int64(j.rows))
+	}
+	return err
+}
+
+// write paces transactions for d at rate rows/s (a transaction every 10
+// ms), plus a broadcast row every bcast.
+func (w *writer) write(ctx context.Context, rate float64, d time.Duration, bcast time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	const tick = 10 * time.Millisecond
+	perTick := rate * tick.Seconds()
+	p := safety.NewPacer(1/tick.Seconds(), int64(d/tick)+1, 10)
+	var carry float64
+	lastB := time.Now()
+	for {
+		n := p.Take(ctx)
+		if n == 0 {
+			break
+		}
+		carry += perTick * float64(n)
+		rows := int(carry)
+		carry -= float64(rows)
+		if rows > 0 {
+			select {
+			case w.jobs <- job{rows: rows}:
+			case <-ctx.Done():
+			}
+		}
+		if bcast > 0 && time.Since(lastB) >= bcast {
+			lastB = time.Now()
+			select {
+			case w.jobs <- job{rows: 1, broadcast: true}:
+			case <-ctx.Done():
+			}
+		}
+	}
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+func (w *writer) close() {
+	if w.jobs != nil {
+		close(w.jobs)
+		w.jobs = nil
+	}
+	w.wg.Wait()
+	for _, c := range w.conns {
+		c.Close(context.Background())
+	}
+}
+
+// observer reads content.changes and content.deliveries (read committed)
+// beside the services and keeps the timestamps of each.
+type observer struct {
+	cl         *kgo.Client
+	cancel     context.CancelFunc
+	done       chan struct{}
+	mu         sync.Mutex
+	produced   map[string]time.Time // change event id -> the ingestor's produced_at
+	traces     map[string]*trace    // delivery event id -> trace
+	changes    atomic.Int64
+	deliveries atomic.Int64
+	once       sync.Once
+}
+
+func startObserver(ctx context.Context, env *scenario.Env) (*observer, error) {
+	cl, err := env.Kafka(kgo.ConsumeTopics("content.changes", "content.deliveries"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	cd, err := codec.New()
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	o := &observer{cl: cl, done: make(chan struct{}), produced: map[string]time.Time{}, traces: map[string]*trace{}}
+	octx, cancel := context.WithCancel(ctx)
+	o.cancel = cancel
+	// Wait for the assignment so that nothing written later is missed.
+	if err := waitAssigned(octx, cl); err != nil {
+		cancel()
+		cl.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(o.done)
+		for octx.Err() == nil {
+			fs := cl.PollFetches(octx)
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				ev, _, err := cd.DecodeTyped(octx, r.Value)
+				if err != nil {
+					return
+				}
+				o.mu.Lock()
+				switch e := ev.(type) {
+				case *events.ContentChange:
+					o.produced[e.EventID] = e.Trace.ProducedAt
+					o.changes.Add(1)
+				case *events.Delivery:
+					t := &trace{committed: e.Trace.CommittedAt, changeID: e.ChangeEventID, visible: now, user: e.UserID, channel: e.Channel}
+					for _, s := range e.Trace.Stages {
+						if s.Name == "personalizer" {
+							t.personalizer = s.At
+						}
+					}
+					o.traces[e.EventID] = t
+					o.deliveries.Add(1)
+				}
+				o.mu.Unlock()
+			})
+		}
+	}()
+	return o, nil
+}
+
+// waitAssigned polls once so the consumer joins its partitions at their
+// end before any write.
+func waitAssigned(ctx context.Context, cl *kgo.Client) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cl.PollFetches(pctx)
+	return ctx.Err()
+}
+
+func (o *observer) stop() {
+	o.once.Do(func() {
+		o.cancel()
+		<-o.done
+		o.cl.Close()
+	})
+}
+
+// report turns the receipts into figures.
+func (f *Freshness) report(res *report.Result, clients []*client, obs *observer, windows []window, raw []rawSample, stale float64) {
+	dups := 0
+	for _, c := range clients {
+		dups += c.dups
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	channelClients := 0
+	for _, c := range clients {
+		if c.kind == kindChannel {
+			channelClients++
+		}
+	}
+	for _, win := range windows {
+		label := fmt.Sprintf("%.0f/s", win.phase.Rate)
+		in := func(t time.Time) bool { return !t.Before(win.from) && t.Before(win.to) }
+		var all stats.Latencies
+		perKind := map[string]*stats.Latencies{}
+		late, got := 0, 0
+		var stages [4]float64
+		var staged int
+		for _, c := range clients {
+			for _, r := range c.got {
+				committed := r.committed
+				tr := obs.traces[r.eventID]
+				if tr != nil && !tr.committed.IsZero() {
+					committed = tr.committed // µs rather than ms
+				}
+				if !in(committed) {
+					continue
+				}
+				lat := r.at.Sub(committed)
+				all.Add(lat)
+				if perKind[c.kind] == nil {
+					perKind[c.kind] = &stats.Latencies{}
+				}
+				perKind[c.kind].Add(lat)
+				got++
+				if !r.deadline.IsZero() && r.at.After(r.deadline) {
+					late++
+				}
+				if tr == nil || tr.personalizer.IsZero() {
+					continue
+				}
+				prod, ok := obs.produced[tr.changeID]
+				if !ok || prod.IsZero() {
+					continue
+				}
+				stages[0] += stats.Ms(prod.Sub(committed))
+				stages[1] += stats.Ms(tr.personalizer.Sub(prod))
+				stages[2] += stats.Ms(tr.visible.Sub(tr.personalizer))
+				stages[3] += stats.Ms(r.at.Sub(tr.visible))
+				staged++
+			}
+		}
+		// Expected receipts: deliveries to our clients the observer saw.
+		want := 0
+		for _, tr := range obs.traces {
+			if !in(tr.committed) {
+				continue
+			}
+			if tr.channel != "" {
+				want += channelClients
+			} else {
+				want++
+			}
+		}
+		var rawL stats.Latencies
+		for _, s := range raw {
+			if in(s.commit) {
+				for range s.rows {
+					rawL.Add(s.lat)
+				}
+			}
+		}
+		rawS := rawL.Summarize()
+		s := all.Summarize()
+		target := 0.0
+		switch {
+		case win.phase.Rate <= 1000:
+			target = 100
+		case win.phase.Rate <= 5000:
+			target = 250
+		}
+		written := float64(win.rows) / win.to.Sub(win.from).Seconds()
+		res.Add(report.F(label+": rows written", written, "changes/s").Noted("%d rows in %.0f s", win.rows, win.to.Sub(win.from).Seconds()))
+		for _, q := range []struct {
+			name string
+			v, b float64
+		}{{"p50", s.P50, rawS.P50}, {"p95", s.P95, rawS.P95}, {"p99", s.P99, rawS.P99}, {"max", s.Max, rawS.Max}} {
+			fig := report.F(fmt.Sprintf("%s: commit→receipt %s, all clients", label, q.name), q.v, "ms").Against("raw pgoutput commit→decoded", q.b)
+			if q.name == "p99" && target > 0 {
+				fig.AtMost(target)
+			}
+			if q.name == "p99" {
+				fig.Noted("%d deliveries received of %d the personalizer produced for these clients", got, want)
+			}
+			res.Add(fig)
+		}
+		for _, k := range kinds {
+			l := perKind[k]
+			if l == nil {
+				continue
+			}
+			ks := l.Summarize()
+			res.Add(report.F(fmt.Sprintf("%s: %s clients p50/p95/p99/max", label, k), ks.P99, "ms").Against("raw pgoutput p99", rawS.P99).
+				Noted("p50 %.1f, p95 %.1f, p99 %.1f, max %.1f ms over %d deliveries", ks.P50, ks.P95, ks.P99, ks.Max, ks.Count))
+		}
+		share := 0.0
+		if got+int(stale) > 0 {
+			share = 100 * float64(late+int(stale)) / float64(got+int(stale))
+		}
+		res.Add(report.F(label+": deliveries past their deadline", share, "%").AtMost(0).
+			Noted("%d received late, %.0f dropped stale by the gateways (whole run)", late, stale))
+		if staged > 0 {
+			total := stages[0] + stages[1] + stages[2] + stages[3]
+			names := []string{"cdc-ingestor (commit→produced)", "Kafka→personalizer scored", "personalizer txn→readable", "sse-gateway (readable→client)"}
+			for i, n := range names {
+				res.Add(report.F(label+": stage "+n, 100*stages[i]/total, "% of latency").
+					Noted("mean %.1f ms of %.1f ms (%d deliveries with every timestamp)", stages[i]/float64(staged), total/float64(staged), staged))
+			}
+		} else {
+			res.Missing = append(res.Missing, label+": stage shares: no delivery joined with its trace")
+		}
+	}
+	res.Add(report.F("duplicate deliveries", float64(dups), "count").AtMost(0))
+}
