@@ -56,10 +56,10 @@ type Stack struct {
 	dir      string
 	pipeline string
 	cmd      *exec.Cmd
-	done    chan struct{}
-	ports   map[string]int
-	admin   map[string]string // service name -> admin host:port
-	secrets map[string]string
+	done     chan struct{}
+	ports    map[string]int
+	admin    map[string]string // service name -> admin host:port
+	secrets  map[string]string
 
 	mu       sync.Mutex
 	gateways []*Service // replicas started by AddGateway
