@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -135,6 +136,34 @@ func Check(w io.Writer, path string, verbose bool) error {
 		return fmt.Errorf("pipeline: write pipeline: %w", err)
 	}
 	return nil
+}
+
+// DefaultPath is the pipeline file a service reads when FRESHET_PIPELINE
+// is not set.
+const DefaultPath = "pipelines/freshet.yaml"
+
+// CheckCommand runs a service's check command: args are "[-v] [file]",
+// the file defaulting to $FRESHET_PIPELINE, then DefaultPath. It writes
+// Check's summary to stdout and returns the loaded pipeline, for a service
+// that checks more (the invalidator checks its targets' variables).
+func CheckCommand(args []string, stdout io.Writer) (*Pipeline, error) {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	path := os.Getenv(config.Prefix + "PIPELINE")
+	if path == "" {
+		path = DefaultPath
+	}
+	if fs.NArg() > 0 {
+		path = fs.Arg(0)
+	}
+	if err := Check(stdout, path, *verbose); err != nil {
+		return nil, err
+	}
+	return Load(path)
 }
 
 // Summary describes the pipeline in a few lines: tables, targets, channels,

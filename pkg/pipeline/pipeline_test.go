@@ -574,3 +574,18 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	var buf bytes.Buffer
+	p, err := CheckCommand([]string{"-v", repoPipeline}, &buf)
+	if err != nil || p == nil || !strings.Contains(buf.String(), "ok") || !strings.Contains(buf.String(), "invalidation:") {
+		t.Fatalf("CheckCommand: %v\n%s", err, buf.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("versoin: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckCommand([]string{bad}, &buf); err == nil || !strings.Contains(err.Error(), "bad.yaml:1") {
+		t.Errorf("a bad file: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/freshet/freshet/pkg/events"
 	"reflect"
 	"strings"
 	"testing"
@@ -261,5 +262,27 @@ func TestChannelMatches(t *testing.T) {
 	}
 	if (&Channel{Name: "empty"}).Matches(Fields{"section": {"news"}}) {
 		t.Error("a channel without conditions matched")
+	}
+}
+
+func TestContentFieldsPurgeOldAndNew(t *testing.T) {
+	p, err := Load(repoPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := &events.ContentChange{Op: events.OpUpdate, ContentID: "7", URLPath: "/new-slug", Tags: []string{"go"}, Section: "tech",
+		Attributes: map[string]string{"author": "ada"},
+		Before:     &events.ContentBefore{URLPath: "/old-slug", Tags: []string{"rust"}, Section: "tech"}}
+	ps := p.Invalidation.PurgeSet(ContentFields(upd))
+	if !reflect.DeepEqual(ps.URLs, []string{"/old-slug", "/new-slug"}) {
+		t.Errorf("a changed slug purges both urls: %q", ps.URLs)
+	}
+	if !reflect.DeepEqual(ps.Keys, []string{"content:7", "tag:go", "tag:rust", "section:tech", "author:ada"}) {
+		t.Errorf("keys %q", ps.Keys)
+	}
+	del := &events.ContentChange{Op: events.OpDelete, ContentID: "7", URLPath: "/gone", Tags: []string{"go"}}
+	ps = p.Invalidation.PurgeSet(ContentFields(del))
+	if !reflect.DeepEqual(ps.URLs, []string{"/gone"}) || !reflect.DeepEqual(ps.Keys, []string{"content:7", "tag:go"}) {
+		t.Errorf("a delete purges what the row was: %+v", ps)
 	}
 }

@@ -1,0 +1,82 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/pkg/config"
+	"github.com/freshet/freshet/pkg/kafka"
+	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/services/invalidator/internal/engine"
+	"github.com/freshet/freshet/services/invalidator/internal/itest"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKafka) }
+
+// env is one test's broker topics, client and running engine.
+type env struct {
+	kt     testenv.KafkaTest
+	k      *itest.Kafka
+	topics itest.Topics
+	group  string
+}
+
+func newEnv(t *testing.T) *env {
+	kt := testenv.Kafka(t)
+	return &env{kt: kt, k: itest.NewKafka(t, kt), topics: itest.NewTopics(kt), group: kt.Group("invalidator")}
+}
+
+// start runs an engine over the pipeline file text with the environment
+// variables vars (tokens), until the test ends.
+func (e *env) start(t *testing.T, file string, vars map[string]string) *engine.Engine {
+	t.Helper()
+	p, err := pipeline.ParseEnv("test.yaml", []byte(file), config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{
+		Kafka:          kafkaConfig(e.kt),
+		Pipeline:       p,
+		Topics:         engine.Topics(e.topics),
+		Group:          e.group,
+		CommitInterval: 20 * time.Millisecond,
+		EnsureTopics:   true,
+		Lookup:         config.MapLookup(vars),
+		HTTPClient:     &http.Client{},
+	}, nil, engine.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := eng.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = eng.Close(context.Background())
+	})
+	itest.Eventually(t, 30*time.Second, func() bool { return eng.Ready() == nil }, func() string { return fmt.Sprint(eng.Ready()) })
+	return eng
+}
+
+// caughtUp waits until the engine committed every change produced.
+func (e *env) caughtUp(t *testing.T) {
+	t.Helper()
+	itest.Eventually(t, 60*time.Second, func() bool { return e.k.CaughtUp(e.group, e.topics.Content) }, func() string { return "offsets not committed to the end" })
+}
+
+func kafkaConfig(kt testenv.KafkaTest) kafka.Config {
+	return kafka.Config{Brokers: kt.Seeds, ClientID: "invalidator-test"}
+}

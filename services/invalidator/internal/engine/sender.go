@@ -1,0 +1,333 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/services/invalidator/internal/target"
+	"go.uber.org/zap"
+)
+
+// sender purges one target: its queue, coalescing window, concurrency,
+// gate (rate and Retry-After) and breaker. See the package doc.
+type sender struct {
+	cfg     *pipeline.Target
+	tgt     target.Target
+	log     *zap.Logger
+	m       *metrics
+	gate    *gate
+	breaker *breaker
+	sem     chan struct{}
+	// finish is called once per batch, from the batch's goroutine, when
+	// every request of it acked or gave up.
+	finish func(*batch)
+
+	mu     sync.Mutex
+	queue  []*unit
+	queued int // changes in queue
+	wake   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newSender(cfg *pipeline.Target, tgt target.Target, log *zap.Logger, m *metrics, finish func(*batch)) *sender {
+	s := &sender{
+		cfg: cfg, tgt: tgt, log: log, m: m, finish: finish,
+		gate: newGate(cfg.Rate, cfg.Burst),
+		sem:  make(chan struct{}, cfg.Concurrency),
+		wake: make(chan struct{}, 1),
+	}
+	s.breaker = &breaker{threshold: cfg.Breaker.Failures, cooldown: cfg.Breaker.Cooldown, onChange: func(st int) {
+		m.breakerState.WithLabelValues(cfg.Name).Set(float64(st))
+		if st == breakerOpen {
+			log.Warn("circuit breaker open", zap.Duration("cooldown", cfg.Breaker.Cooldown))
+		}
+	}}
+	m.breakerState.WithLabelValues(cfg.Name).Set(breakerClosed)
+	m.queueDepth.WithLabelValues(cfg.Name).Set(0)
+	return s
+}
+
+// enqueue adds a unit; it never blocks.
+func (s *sender) enqueue(u *unit) {
+	s.mu.Lock()
+	s.queue = append(s.queue, u)
+	s.queued += len(u.changes)
+	s.m.queueDepth.WithLabelValues(s.cfg.Name).Set(float64(s.queued))
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sender) take() []*unit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue, s.queued = nil, 0
+	s.m.queueDepth.WithLabelValues(s.cfg.Name).Set(0)
+	return q
+}
+
+func (s *sender) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0
+}
+
+// run is the sender's loop: wait for work, let it coalesce, take a request
+// slot and a rate token, then take the whole queue as one batch. It
+// returns when ctx is done, after the batches in flight ended.
+func (s *sender) run(ctx context.Context) {
+	defer s.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+		if s.empty() {
+			continue
+		}
+		if sleep(ctx, s.cfg.Coalesce) != nil {
+			return
+		}
+		// While the slot, the rate or a Retry-After keeps us waiting,
+		// purges keep coalescing into the queue.
+		if !s.acquire(ctx) {
+			return
+		}
+		units := s.take()
+		if len(units) == 0 {
+			<-s.sem
+			continue
+		}
+		b := newBatch(s.cfg, units)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.send(ctx, b)
+		}()
+	}
+}
+
+// acquire takes a request slot and a token of the gate.
+func (s *sender) acquire(ctx context.Context) bool {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if s.gate.wait(ctx) != nil {
+		<-s.sem
+		return false
+	}
+	return true
+}
+
+// send makes the batch's requests (the first with the slot and token run
+// acquired, the others concurrently, each with its own) and finishes the
+// batch.
+func (s *sender) send(ctx context.Context, b *batch) {
+	b.started = time.Now()
+	if len(b.reqs) == 0 {
+		<-s.sem
+	}
+	var wg sync.WaitGroup
+	for i := range b.reqs {
+		if i > 0 && !s.acquire(ctx) {
+			break
+		}
+		wg.Add(1)
+		go func(r *request) {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			s.attempt(ctx, b, r)
+		}(b.reqs[i])
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // not finished: the changes are not done, their offsets not committed
+	}
+	b.finished = time.Now()
+	s.finish(b)
+}
+
+// attempt makes r's request until it is acked or given up.
+func (s *sender) attempt(ctx context.Context, b *batch, r *request) {
+	name := s.cfg.Name
+	deadline := b.oldest.Add(s.cfg.DeadLetterAfter)
+	giveUp := func(reason string, err error) {
+		r.err = err
+		s.m.requests.WithLabelValues(name, "failed").Inc()
+		s.m.failures.WithLabelValues(name, reason).Inc()
+	}
+	for {
+		// The breaker: while open, wait (the deadline allowing).
+		for {
+			ok, wait := s.breaker.allow(time.Now())
+			if ok {
+				break
+			}
+			if time.Now().Add(wait).After(deadline) {
+				giveUp("deadline", fmt.Errorf("target %s: circuit breaker open past dead_letter_after (%s); last error: %v", name, s.cfg.DeadLetterAfter, lastErr(r)))
+				return
+			}
+			if sleep(ctx, wait) != nil {
+				return
+			}
+		}
+		r.attempts++
+		res, err := s.tgt.Purge(ctx, r.req)
+		if ctx.Err() != nil {
+			s.breaker.record(true, time.Now()) // says nothing of the target
+			return
+		}
+		var te *target.Error
+		permanent := errors.As(err, &te) && te.Permanent
+		s.breaker.record(err == nil || permanent, time.Now())
+		r.status = res.Status
+		if te != nil {
+			r.status = te.Status
+		}
+		if err == nil {
+			r.purgeID, r.err = res.PurgeID, nil
+			s.m.requests.WithLabelValues(name, "acked").Inc()
+			s.m.items.WithLabelValues(name, r.kind).Add(float64(r.size()))
+			return
+		}
+		r.err = err
+		if permanent {
+			giveUp("permanent", err)
+			return
+		}
+		s.m.failures.WithLabelValues(name, "retryable").Inc()
+		if r.attempts >= s.cfg.Retry.Attempts {
+			giveUp("attempts", fmt.Errorf("%w (gave up after %d attempts)", err, r.attempts))
+			return
+		}
+		wait := backoff(s.cfg.Retry, r.attempts)
+		if te != nil && te.RetryAfter > 0 {
+			wait = max(wait, te.RetryAfter)
+			s.gate.pause(time.Now().Add(te.RetryAfter)) // the target's other requests wait too
+		}
+		if time.Now().Add(wait).After(deadline) {
+			giveUp("deadline", fmt.Errorf("%w (gave up: dead_letter_after %s passed)", err, s.cfg.DeadLetterAfter))
+			return
+		}
+		s.m.requests.WithLabelValues(name, "retried").Inc()
+		s.log.Debug("purge failed, retrying", zap.Int("attempt", r.attempts), zap.Duration("wait", wait), zap.Error(err))
+		if sleep(ctx, wait) != nil || s.gate.wait(ctx) != nil {
+			return
+		}
+	}
+}
+
+func lastErr(r *request) error {
+	if r.err == nil {
+		return errors.New("none")
+	}
+	return r.err
+}
+
+// backoff is the wait before retry n (n ≥ 1): full jitter over
+// initial × 2^(n-1), capped at max.
+func backoff(r pipeline.Retry, n int) time.Duration {
+	d := r.InitialBackoff
+	for i := 1; i < n && d < r.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.MaxBackoff)
+	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+// request is one purge request of a batch, and the units it serves.
+type request struct {
+	req      target.Request
+	kind     string // keys, urls, prefixes
+	units    []int  // indexes into batch.units
+	attempts int
+	status   int
+	purgeID  string
+	err      error // nil once acked
+}
+
+func (r *request) size() int { return len(r.req.Keys) + len(r.req.URLs) + len(r.req.Prefixes) }
+
+// batch is what one flush of a target's queue sends.
+type batch struct {
+	target   *pipeline.Target
+	units    []*unit
+	reqs     []*request
+	oldest   time.Time // when its oldest unit was queued
+	started  time.Time
+	finished time.Time
+}
+
+// newBatch deduplicates the units' purges and splits them into requests of
+// one kind each, within max_keys and max_urls (urls and prefixes).
+func newBatch(t *pipeline.Target, units []*unit) *batch {
+	b := &batch{target: t, units: units, oldest: units[0].queuedAt}
+	type item struct {
+		units []int
+	}
+	kinds := []struct {
+		name  string
+		limit int
+		get   func(*pipeline.Purge) []string
+	}{
+		{pipeline.PurgeKeys, t.MaxKeys, func(p *pipeline.Purge) []string { return p.Keys }},
+		{pipeline.PurgeURLs, t.MaxURLs, func(p *pipeline.Purge) []string { return p.URLs }},
+		{pipeline.PurgePrefixes, t.MaxURLs, func(p *pipeline.Purge) []string { return p.Prefixes }},
+	}
+	for _, k := range kinds {
+		var order []string
+		byItem := map[string]*item{}
+		for i, u := range units {
+			if u.queuedAt.Before(b.oldest) {
+				b.oldest = u.queuedAt
+			}
+			for _, s := range k.get(&u.purge) {
+				it, ok := byItem[s]
+				if !ok {
+					it = &item{}
+					byItem[s] = it
+					order = append(order, s)
+				}
+				if n := len(it.units); n == 0 || it.units[n-1] != i {
+					it.units = append(it.units, i)
+				}
+			}
+		}
+		for start := 0; start < len(order); start += k.limit {
+			chunk := order[start:min(start+k.limit, len(order))]
+			r := &request{kind: k.name}
+			switch k.name {
+			case pipeline.PurgeKeys:
+				r.req.Keys = chunk
+				r.req.Soft = t.Soft
+			case pipeline.PurgeURLs:
+				r.req.URLs = chunk
+				r.req.Soft = t.Soft && t.Type != pipeline.TargetVarnish
+			default:
+				r.req.Prefixes = chunk
+			}
+			seen := map[int]bool{}
+			for _, s := range chunk {
+				for _, i := range byItem[s].units {
+					if !seen[i] {
+						seen[i] = true
+						r.units = append(r.units, i)
+					}
+				}
+			}
+			b.reqs = append(b.reqs, r)
+		}
+	}
+	return b
+}
