@@ -20,11 +20,15 @@ import (
 	"github.com/freshet/freshet/loadtest/internal/freshness"
 	"github.com/freshet/freshet/loadtest/internal/report"
 	"github.com/freshet/freshet/loadtest/internal/scenario"
+	"github.com/freshet/freshet/loadtest/internal/ssecap"
 	"github.com/freshet/freshet/loadtest/internal/stack"
 )
 
 // Subcommands run by the generator as child processes.
-var subcommands = map[string]func(ctx context.Context, args []string) error{}
+var subcommands = map[string]func(ctx context.Context, args []string) error{
+	ssecap.WorkerCommand:  ssecap.RunWorker,
+	ssecap.MinimalCommand: ssecap.RunMinimal,
+}
 
 // Main is the command.
 func Main(ctx context.Context) error {
@@ -49,6 +53,11 @@ type options struct {
 	rates     string
 	broadcast time.Duration
 	gateways  int
+
+	sseIdle      int
+	sseReplicas  int
+	sseBroadcast int
+	sseStorm     int
 }
 
 // allScenarios in the order they run.
@@ -68,6 +77,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.rates, "rates", "", "freshness: write phases rate:duration,... (default 1000:15s,5000:15s; -long 1000:60s,5000:60s)")
 	fs.DurationVar(&o.broadcast, "broadcast-every", time.Second, "freshness: a breaking change (to every channel client) this often; 0 for none")
 	fs.IntVar(&o.gateways, "gateways", 1, "freshness: gateway replicas the clients spread over")
+	fs.IntVar(&o.sseIdle, "sse-idle", 0, "sse: idle streams (default 20,000; -long 50,000)")
+	fs.IntVar(&o.sseReplicas, "sse-replicas", 0, "sse: gateway replicas (default 2; -long 4)")
+	fs.IntVar(&o.sseBroadcast, "sse-broadcast", 20, "sse: events broadcast to every idle stream")
+	fs.IntVar(&o.sseStorm, "sse-storm", 10000, "sse: clients of the reconnect storm")
 	addScenarioFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -102,6 +115,19 @@ var builders = map[string]func(o *options) (scenario.Scenario, error){
 			return nil, err
 		}
 		return &freshness.Freshness{Clients: o.clients, Phases: phases, BroadcastEvery: o.broadcast, Gateways: o.gateways}, nil
+	},
+	"sse": func(o *options) (scenario.Scenario, error) {
+		s := &ssecap.SSE{Idle: 20000, Replicas: 2, Broadcast: o.sseBroadcast, Storm: o.sseStorm}
+		if o.long {
+			s.Idle, s.Replicas = 50000, 4
+		}
+		if o.sseIdle > 0 {
+			s.Idle = o.sseIdle
+		}
+		if o.sseReplicas > 0 {
+			s.Replicas = o.sseReplicas
+		}
+		return s, nil
 	},
 }
 
@@ -160,6 +186,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	self, err := os.Executable()

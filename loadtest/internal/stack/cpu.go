@@ -142,12 +142,16 @@ func Since(before, now map[string]float64) map[string]float64 {
 }
 
 // Pids returns the process ids of a service the runner started (by binary
-// name), e.g. "personalizer".
+// name), e.g. "personalizer"; not the replicas of AddGateway.
 func (s *Stack) Pids(service string) []int {
+	extra := map[int]bool{}
+	for _, g := range s.Gateways() {
+		extra[g.Pid()] = true
+	}
 	var out []int
 	for _, p := range allProcs() {
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
-		if exe == s.Bin(service) {
+		if exe == s.Bin(service) && !extra[p.pid] {
 			out = append(out, p.pid)
 		}
 	}
