@@ -64,6 +64,23 @@ func TestStackEndToEndWithSchemaRegistry(t *testing.T) {
 	})
 }
 
+// waitFresh polls url (through Varnish) until its page holds want: the
+// invalidator purged the stale copy.
+func waitFresh(ctx context.Context, t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, cache, body := getPage(ctx, t, url)
+		if strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still stale (X-Cache %s) a minute after the change; want %q in:\n%s", url, cache, want, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // endToEnd runs the stack with env added to the runner's environment,
 // follows one change from Postgres to u1's stream, calls check (if any)
 // with the stack still running, and stops the stack with Ctrl-C.
@@ -76,9 +93,17 @@ func endToEnd(t *testing.T, env []string, check func(stackEnv)) {
 
 	r := startRunner(t, bin, append(st.env, env...))
 	r.waitFor(t, "all parts ready", readyWait)
-	for _, svc := range []string{"cdc-ingestor", "personalizer", "sse-gateway"} {
+	for _, svc := range []string{"cdc-ingestor", "origin", "personalizer", "sse-gateway"} {
 		if !strings.Contains(r.all.String(), "  "+svc+" ") {
 			t.Fatalf("no ready line for %s:\n%s", svc, r.all)
+		}
+	}
+	// The reference origin's pages through Varnish; /tag/postgres is
+	// cached before the row below joins it.
+	edge := fmt.Sprintf("http://127.0.0.1:%d", st.ports[3])
+	for _, path := range []string{"/tech/hello-freshet", "/tag/postgres"} {
+		if code, _, body := getPage(ctx, t, edge+path); code != http.StatusOK || !strings.Contains(body, "</html>") {
+			t.Fatalf("GET %s through varnish: %d\n%s", path, code, body)
 		}
 	}
 
@@ -141,6 +166,9 @@ func endToEnd(t *testing.T, env []string, check func(stackEnv)) {
 			if strings.Contains(data, title) {
 				if !strings.Contains(data, "author:ada") {
 					t.Errorf("delivery lacks the reason (follows author:ada): %s", data)
+				}
+				if strings.Contains(r.all.String(), "  invalidator ") { // the invalidator runs
+					waitFresh(ctx, t, edge+"/tag/postgres", title)
 				}
 				if check != nil {
 					check(st)

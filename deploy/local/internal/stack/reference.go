@@ -34,7 +34,7 @@ variable, e.g. ` + "`config: FRESHET_KAFKA_BROKERS: ...`" + `. Secrets are never
 	b.WriteString(`
 Each service adds its own variables, documented with the service:
 [cdc-ingestor](cdc-ingestor.md), [personalizer](personalizer.md),
-[sse-gateway](sse-gateway.md).
+[sse-gateway](sse-gateway.md), [origin](origin.md).
 
 ## The local stack (make run)
 

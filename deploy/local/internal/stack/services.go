@@ -110,6 +110,9 @@ func (s *Stack) serviceEnv(name, admin string) []string {
 		vars["FRESHET_GATEWAY_ADDR"] = fmt.Sprintf("127.0.0.1:%d", s.cfg.GatewayPort)
 		vars["FRESHET_AUTH_HS256_SECRET"] = s.secrets["AUTH_HS256_SECRET"]
 		vars["FRESHET_RUM_HASH_KEY"] = s.secrets["RUM_HASH_KEY"]
+	case "invalidator":
+		// pipelines/freshet.yaml's varnish target reads it.
+		vars["FRESHET_VARNISH_URL"] = fmt.Sprintf("http://127.0.0.1:%d", s.cfg.VarnishPort)
 	case "origin":
 		vars["FRESHET_ORIGIN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", s.cfg.OriginPort)
 	}
@@ -202,6 +205,9 @@ func (s *Stack) printHints() {
 		case "cdc-ingestor":
 			fmt.Fprintf(s.out, "  HTTP ingest: curl -H \"X-API-Key: $FRESHET_INGEST_API_KEY\" -d '{\"op\":\"update\",\"content_id\":\"1\",\"title\":\"Hi\"}' http://127.0.0.1:%d/v1/events\n",
 				s.cfg.IngestPort)
+		case "origin":
+			fmt.Fprintf(s.out, "  a page through Varnish (X-Cache: MISS, then HIT): curl -si http://127.0.0.1:%d/tech/hello-freshet\n", s.cfg.VarnishPort)
+			fmt.Fprintf(s.out, "  make it fresh: psql '%s' -c \"update content set title = 'Hello, fresh Freshet' where id = 1\"  then curl it again\n", s.postgresDSN())
 		case "sse-gateway":
 			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user u1)\" http://127.0.0.1:%d/v1/stream\n",
 				filepath.Join(s.binDir(), "sse-gateway"), s.cfg.GatewayPort)

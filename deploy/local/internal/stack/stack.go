@@ -313,7 +313,7 @@ func (s *Stack) startVarnish(ctx context.Context) (*part, error) {
 	if err != nil {
 		return nil, s.partErr("varnish", err)
 	}
-	where := fmt.Sprintf("%s (backend: reference origin on 127.0.0.1:%d)", v.URL(), s.cfg.OriginPort)
+	where := fmt.Sprintf("%s (in front of the reference origin on 127.0.0.1:%d; a page: curl -si %s/tech/hello-freshet)", v.URL(), s.cfg.OriginPort, v.URL())
 	if !s.origin {
 		where = fmt.Sprintf("%s (backend 127.0.0.1:%d: no reference origin runs, so pages answer 503; purges work)", v.URL(), s.cfg.OriginPort)
 	}

@@ -173,7 +173,7 @@ const readyWait = 3 * time.Minute
 // folder.
 type stackEnv struct {
 	dir   string
-	ports []int // postgres, clickhouse tcp, http, varnish, admin, kafka, ingest, gateway, admin base
+	ports []int // postgres, clickhouse tcp, http, varnish, admin, kafka, ingest, gateway, admin base, origin
 	env   []string
 }
 
@@ -188,7 +188,7 @@ func newStackEnv(t *testing.T, services string) stackEnv {
 		}
 	}
 	p := freePorts(t, 8)
-	p = append(p, freeRun(t, 8))
+	p = append(p, freeRun(t, 8), freePorts(t, 1)[0])
 	return stackEnv{dir: dir, ports: p, env: []string{
 		"FRESHET_LOCAL_DIR=" + dir,
 		"FRESHET_LOCAL_POSTGRES_PORT=" + strconv.Itoa(p[0]),
@@ -200,6 +200,7 @@ func newStackEnv(t *testing.T, services string) stackEnv {
 		"FRESHET_LOCAL_INGEST_PORT=" + strconv.Itoa(p[6]),
 		"FRESHET_LOCAL_GATEWAY_PORT=" + strconv.Itoa(p[7]),
 		"FRESHET_LOCAL_ADMIN_BASE_PORT=" + strconv.Itoa(p[8]),
+		"FRESHET_LOCAL_ORIGIN_PORT=" + strconv.Itoa(p[9]),
 		"FRESHET_LOCAL_SERVICES=" + services,
 		"FRESHET_LOCAL_INSTALL=false",
 		"FRESHET_LOCAL_READY_TIMEOUT=2m",
@@ -238,7 +239,7 @@ func freeRun(t *testing.T, n int) int {
 func TestStackUpAndDown(t *testing.T) {
 	requirePackages(t)
 	bin := buildRunner(t)
-	st := newStackEnv(t, "none")
+	st := newStackEnv(t, "origin")
 	env, dir, p := st.env, st.dir, st.ports
 	pgDSN := st.postgresDSN()
 	seeds := []string{fmt.Sprintf("127.0.0.1:%d", p[5])}
@@ -273,8 +274,15 @@ func TestStackUpAndDown(t *testing.T) {
 	}
 	ch.Close()
 
-	// Varnish: answers HTTP (503 until the reference origin runs) and
-	// takes purges from loopback.
+	// Varnish: a page of the reference origin, then from the cache; and
+	// purges from loopback.
+	page := fmt.Sprintf("http://127.0.0.1:%d/tech/hello-freshet", p[3])
+	for _, want := range []string{"MISS", "HIT"} {
+		code, cache, body := getPage(ctx, t, page)
+		if code != http.StatusOK || cache != want || !strings.Contains(body, "Hello, Freshet") {
+			t.Fatalf("GET %s: %d, X-Cache %q; want 200 %s with the page:\n%s", page, code, cache, want, body)
+		}
+	}
 	req, _ := http.NewRequestWithContext(ctx, "PURGE", fmt.Sprintf("http://127.0.0.1:%d/", p[3]), nil)
 	req.Header.Set("xkey", "content:1")
 	resp, err := http.DefaultClient.Do(req)
@@ -290,7 +298,7 @@ func TestStackUpAndDown(t *testing.T) {
 	produceConsume(ctx, t, seeds, "local.test", "g", 100, 40)
 
 	r.stop(t, syscall.SIGINT)
-	if !strings.Contains(r.all.String(), "stopped 4 parts") {
+	if !strings.Contains(r.all.String(), "stopped 5 parts") {
 		t.Errorf("runner did not report stopping every part:\n%s", r.all)
 	}
 	if left := processesUnder(dir); len(left) > 0 {
@@ -315,6 +323,22 @@ func TestStackUpAndDown(t *testing.T) {
 	if left := processesUnder(dir); len(left) > 0 {
 		t.Fatalf("processes left after SIGTERM:\n%s", strings.Join(left, "\n"))
 	}
+}
+
+// getPage GETs url and returns the status, X-Cache and body.
+func getPage(ctx context.Context, t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, resp.Header.Get("X-Cache"), string(b)
 }
 
 // TestBrokerProcessRestart runs the embedded broker as its own process, as

@@ -66,6 +66,7 @@ func run(ctx context.Context) error {
 		Group:          ic.Group,
 		Instance:       ic.instance(),
 		CommitInterval: ic.CommitInterval,
+		SessionTimeout: ic.SessionTimeout,
 		MaxInFlight:    ic.MaxInFlight,
 		EnsureTopics:   ic.EnsureTopics,
 	}

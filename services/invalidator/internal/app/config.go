@@ -22,6 +22,8 @@ type Invalidator struct {
 	// Instance names this instance in latency samples; empty means the
 	// host name.
 	Instance string `env:"INSTANCE" help:"Name of this instance in latency samples. Empty means the host name."`
+	// SessionTimeout is how long the group waits for a crashed instance.
+	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (and their unacked purges are redone there)."`
 	// CommitInterval is how often offsets of done changes are committed.
 	CommitInterval time.Duration `env:"COMMIT_INTERVAL" default:"100ms" help:"How often the offsets of changes every target acked (or dead-lettered) are committed."`
 	// MaxInFlight bounds the changes consumed and not yet done.
@@ -40,6 +42,9 @@ type Invalidator struct {
 func (c *Invalidator) Validate() error {
 	if c.CommitInterval <= 0 {
 		return config.FieldErrorf("CommitInterval", "must be positive")
+	}
+	if c.SessionTimeout < time.Second {
+		return config.FieldErrorf("SessionTimeout", "must be at least 1s")
 	}
 	if c.MaxInFlight < 1 {
 		return config.FieldErrorf("MaxInFlight", "must be at least 1")

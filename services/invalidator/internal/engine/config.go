@@ -26,6 +26,9 @@ type Config struct {
 	// CommitInterval is how often done offsets are committed. Zero means
 	// 100ms.
 	CommitInterval time.Duration
+	// SessionTimeout is the consumer group session timeout. Zero means
+	// 10s.
+	SessionTimeout time.Duration
 	// MaxInFlight bounds the changes consumed and not yet done; polling
 	// pauses past it. Zero means 100000.
 	MaxInFlight int
@@ -48,6 +51,9 @@ type Topics struct {
 func (c *Config) setDefaults() {
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 100 * time.Millisecond
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 100000
