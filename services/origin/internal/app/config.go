@@ -19,8 +19,8 @@ type Origin struct {
 	// PostgresDSN is the database holding the content table. It may hold a
 	// password, so it is a Secret.
 	PostgresDSN config.Secret `env:"POSTGRES_DSN" default:"postgres://postgres@127.0.0.1:5432/freshet?sslmode=disable" help:"Postgres connection URL of the database holding the pipeline's content table (read only)."`
-	// Addr is where pages are served. Default :8090.
-	Addr string `env:"ORIGIN_ADDR" default:":8090" help:"Listen address (host:port) of the pages."`
+	// Addr is where pages are served. Default :8080.
+	Addr string `env:"ORIGIN_ADDR" default:":8080" help:"Listen address (host:port) of the pages."`
 	// Table is the content table; empty means the pipeline's first.
 	Table string `env:"ORIGIN_TABLE" help:"Content table to serve (schema.table, captured by the pipeline with event content); empty means the pipeline's first content table."`
 	// SMaxAge is the s-maxage of pages. Default 10m.
