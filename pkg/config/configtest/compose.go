@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -38,7 +40,9 @@ func LoadCompose(path string) (*types.Project, error) {
 // CheckComposeEnv checks the environment that the compose file at path
 // gives service against cfg, the service's config struct (as passed to
 // config.Load, with the same options): every FRESHET_* variable set there
-// must be one cfg reads, every required variable must be set, and the
+// must be one cfg reads (or one its pipeline file takes, as
+// ${FRESHET_VARNISH_URL} in a target's address), every required variable
+// must be set, and the
 // environment must load into cfg and pass its Validate. The error names
 // every problem found.
 func CheckComposeEnv(path, service string, cfg any, opts ...config.Option) error {
@@ -61,13 +65,17 @@ func CheckComposeEnv(path, service string, cfg any, opts ...config.Option) error
 		}
 	}
 	where := fmt.Sprintf("%s, service %s", filepath.Base(path), service)
+	pipelineVars, err := pipelineRefs(filepath.Dir(path), env, vars)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, k := range sortedKeys(env) {
-		if !strings.HasPrefix(k, config.Prefix) {
+		if !strings.HasPrefix(k, config.Prefix) || pipelineVars[k] {
 			continue
 		}
 		if !slices.ContainsFunc(vars, func(v config.Var) bool { return v.Name == k }) {
-			errs = append(errs, fmt.Errorf("%s: %s is set, but the service reads no such variable", where, k))
+			errs = append(errs, fmt.Errorf("%s: %s is set, but the service reads no such variable (nor does its pipeline file)", where, k))
 		}
 	}
 	for _, v := range vars {
@@ -82,6 +90,36 @@ func CheckComposeEnv(path, service string, cfg any, opts ...config.Option) error
 		return fmt.Errorf("%s: its environment does not load: %w", where, err)
 	}
 	return nil
+}
+
+var pipelineRef = regexp.MustCompile(`\$\{(` + config.Prefix + `[A-Za-z0-9_]+)`)
+
+// pipelineRefs returns the variables the service's pipeline file takes
+// (${FRESHET_...} in target addresses): the file FRESHET_PIPELINE names,
+// relative to the compose file's folder, or, when that is a path inside
+// the image, the default pipeline file, which the image carries.
+func pipelineRefs(dir string, env map[string]string, vars []config.Var) (map[string]bool, error) {
+	var file string
+	for _, v := range vars {
+		if v.Name == config.Prefix+"PIPELINE" {
+			file = v.Default
+		}
+	}
+	if p := env[config.Prefix+"PIPELINE"]; p != "" && !filepath.IsAbs(p) {
+		file = p
+	}
+	refs := map[string]bool{}
+	if file == "" {
+		return refs, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return nil, fmt.Errorf("the service's pipeline file: %w", err)
+	}
+	for _, m := range pipelineRef.FindAllStringSubmatch(string(b), -1) {
+		refs[m[1]] = true
+	}
+	return refs, nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -65,3 +65,21 @@ func TestCheckComposeEnvNamesAMissingService(t *testing.T) {
 		t.Fatalf("err = %v; want one naming the missing service", err)
 	}
 }
+
+type pipelineConfig struct {
+	Pipeline string `env:"PIPELINE" default:"pipeline.yaml" help:"the pipeline file"`
+}
+
+// A variable the pipeline file takes (${FRESHET_...} in an address) may be
+// set too; one neither reads may not.
+func TestCheckComposeEnvPipelineVariables(t *testing.T) {
+	compose := writeCompose(t, "      FRESHET_EDGE_URL: http://edge:6081\n      FRESHET_OTHER_URL: x\n")
+	pipeline := "targets:\n  - address: ${FRESHET_EDGE_URL:-http://127.0.0.1:6081}\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(compose), "pipeline.yaml"), []byte(pipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := configtest.CheckComposeEnv(compose, "svc", &pipelineConfig{})
+	if err == nil || strings.Contains(err.Error(), "FRESHET_EDGE_URL") || !strings.Contains(err.Error(), "FRESHET_OTHER_URL is set") {
+		t.Fatalf("err = %v; want one naming FRESHET_OTHER_URL only", err)
+	}
+}
