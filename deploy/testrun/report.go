@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/deploy/internal/debian"
-	"github.com/freshet/freshet/pkg/testenv"
 )
 
 // event is one line of `go test -json` (cmd/test2json).
@@ -206,7 +205,7 @@ func (r *report) finish(res result) int {
 		fmt.Fprintln(r.out, "Install what the messages above name, then run make test again.")
 	}
 	if res.require {
-		fmt.Fprintf(r.out, "%s=1: a skipped integration test fails the run.\n", testenv.RequireServersEnv)
+		fmt.Fprintf(r.out, "%s=1: a skipped integration test fails the run.\n", requireServersEnv)
 		code = 1
 	}
 	fmt.Fprintln(r.out, bar)

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/freshet/freshet/deploy/internal/debian"
+	"github.com/freshet/freshet/pkg/servers"
+	"github.com/freshet/freshet/pkg/testenv"
 )
 
 // stream is a `go test -json` run of two packages, as cmd/test2json writes
@@ -115,5 +120,30 @@ go: warning: something go printed itself
 	}
 	if code != 1 {
 		t.Errorf("exit code %d; want 1", code)
+	}
+}
+
+// The skip messages of the suite's tests whose server or tool is missing are
+// recognised; other skips are not.
+func TestMissingServerMessages(t *testing.T) {
+	if requireServersEnv != testenv.RequireServersEnv {
+		t.Fatalf("requireServersEnv %q; testenv reads %q", requireServersEnv, testenv.RequireServersEnv)
+	}
+	notInstalled := &servers.NotInstalledError{Binary: "clickhouse-server", Packages: []string{"clickhouse-server", "clickhouse-client"}}
+	for msg, want := range map[string]bool{
+		// testenv's skip
+		fmt.Sprintf("start clickhouse: %v (set %s=1 to fail instead of skipping)", notInstalled, testenv.RequireServersEnv): true,
+		// deploy/local's requirePackages
+		(&debian.MissingPackagesError{Packages: []string{"varnish"}}).Error():   true,
+		"chromium is not installed: apt-get install -y chromium":                true,
+		"npm is not installed: apt-get install -y nodejs npm":                   true,
+		"varnishd is not installed: apt-get install -y varnish varnish-modules": true,
+		"helper process for TestKilledParentLeavesNothing":                      false,
+		"testenv: -short: skipping a test that starts real servers":             false,
+		"only root hands the folder to user postgres":                           false,
+	} {
+		if got := missingServer.MatchString(msg); got != want {
+			t.Errorf("%q recognised as a missing server: %v; want %v", msg, got, want)
+		}
 	}
 }
