@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/loadtest/internal/freshness"
+	"github.com/freshet/freshet/loadtest/internal/purge"
 	"github.com/freshet/freshet/loadtest/internal/report"
 	"github.com/freshet/freshet/loadtest/internal/scenario"
 	"github.com/freshet/freshet/loadtest/internal/ssecap"
@@ -58,6 +59,8 @@ type options struct {
 	sseReplicas  int
 	sseBroadcast int
 	sseStorm     int
+
+	purgeRate float64
 }
 
 // allScenarios in the order they run.
@@ -81,6 +84,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.sseReplicas, "sse-replicas", 0, "sse: gateway replicas (default 2; -long 4)")
 	fs.IntVar(&o.sseBroadcast, "sse-broadcast", 20, "sse: events broadcast to every idle stream")
 	fs.IntVar(&o.sseStorm, "sse-storm", 10000, "sse: clients of the reconnect storm")
+	fs.Float64Var(&o.purgeRate, "purge-rate", 500, "purge: changes per second written while purges are measured")
 	addScenarioFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -115,6 +119,13 @@ var builders = map[string]func(o *options) (scenario.Scenario, error){
 			return nil, err
 		}
 		return &freshness.Freshness{Clients: o.clients, Phases: phases, BroadcastEvery: o.broadcast, Gateways: o.gateways}, nil
+	},
+	"purge": func(o *options) (scenario.Scenario, error) {
+		p := &purge.Purge{Rate: o.purgeRate, Duration: 15 * time.Second, Fakes: 3}
+		if o.long {
+			p.Duration = time.Minute
+		}
+		return p, nil
 	},
 	"sse": func(o *options) (scenario.Scenario, error) {
 		s := &ssecap.SSE{Idle: 20000, Replicas: 2, Broadcast: o.sseBroadcast, Storm: o.sseStorm}
@@ -198,13 +209,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rep := &report.Report{Command: "freshet-load " + strings.Join(args, " "), Started: time.Now(), Machine: report.ThisMachine()}
 	fmt.Fprintf(out, "freshet-load: %d scenario(s), data in %s; starting the stack (make run's runner)\n", len(scs), dir)
 	t0 := time.Now()
-	pipe, err := loadPipeline(dir)
+	prep := &scenario.Prep{Dir: dir}
+	for _, sc := range scs {
+		if p, ok := sc.(scenario.Preparer); ok {
+			cleanup, err := p.Prepare(ctx, prep)
+			if cleanup != nil {
+				defer cleanup()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: prepare: %w", sc.Name(), err)
+			}
+		}
+	}
+	pipe, err := writePipeline(dir, prep.Targets)
 	if err != nil {
 		return err
 	}
 	st, err := stack.Start(ctx, stack.Options{Dir: filepath.Join(dir, "stack"), Log: out, Pipeline: pipe,
-		Env: []string{"FRESHET_PERSONALIZER_PPROF=true", "FRESHET_CDC_PPROF=true", "FRESHET_GATEWAY_PPROF=true",
-			"FRESHET_INVALIDATOR_PPROF=true", "FRESHET_SINK_PPROF=true", "FRESHET_METRICS_SINK_PPROF=true"}})
+		Env: append(pprofEnv, prep.Env...)})
 	if err != nil {
 		return err
 	}
@@ -251,14 +273,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // measured as the pipeline means them.
 const breakingRule = `attributes.breaking: ["true"]`
 
-// loadPipeline writes the pipeline the stack runs under dir and returns
-// its path.
-func loadPipeline(dir string) (string, error) {
+// pprofEnv turns on /debug/pprof/ on the admin port of every service that
+// has the switch (a variable a service does not read is ignored).
+var pprofEnv = []string{"FRESHET_PERSONALIZER_PPROF=true", "FRESHET_INVALIDATOR_PPROF=true", "FRESHET_CDC_PPROF=true",
+	"FRESHET_GATEWAY_PPROF=true", "FRESHET_SINK_PPROF=true", "FRESHET_METRICS_SINK_PPROF=true", "FRESHET_ORIGIN_PPROF=true"}
+
+// writePipeline writes the pipeline the stack runs under dir, the default
+// one with targets added to invalidation.targets, and returns its path.
+func writePipeline(dir string, targets []string) (string, error) {
 	b, err := os.ReadFile("pipelines/freshet.yaml")
 	if err != nil {
 		return "", fmt.Errorf("read the default pipeline (run from the repository root): %w", err)
 	}
 	text := strings.Replace(string(b), breakingRule, `attributes.breaking: ["true", "t"]`, 1)
+	if len(targets) > 0 {
+		const anchor = "\n  targets:\n"
+		i := strings.Index(text, anchor)
+		if i < 0 {
+			return "", fmt.Errorf("pipelines/freshet.yaml: no invalidation targets list to add the load test's targets to")
+		}
+		i += len(anchor)
+		text = text[:i] + strings.Join(targets, "") + text[i:]
+	}
 	path := filepath.Join(dir, "freshet.yaml")
 	return path, os.WriteFile(path, []byte(text), 0o644)
 }

@@ -39,6 +39,26 @@ type Scenario interface {
 	Run(ctx context.Context, env *Env, res *report.Result) error
 }
 
+// Preparer is implemented by a scenario that needs something in place
+// before the stack starts (the stack reads its pipeline once, at start).
+type Preparer interface {
+	// Prepare adds to p and returns what undoes it after the whole run.
+	Prepare(ctx context.Context, p *Prep) (cleanup func(), err error)
+}
+
+// Prep is what scenarios add to the stack before it starts.
+type Prep struct {
+	// Dir is the run's folder.
+	Dir string
+	// Targets are YAML list items added to the pipeline's
+	// invalidation.targets (indented by four spaces, as in
+	// pipelines/freshet.yaml).
+	Targets []string
+	// Env is added to the stack's environment (e.g. tokens named by a
+	// target's token_env).
+	Env []string
+}
+
 // Env is what a scenario runs against.
 type Env struct {
 	Stack *stack.Stack

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -217,12 +218,12 @@ func freeRun(n int) (int, error) {
 }
 
 func portFree(p int) bool {
-	c, err := safety.DialContext(context.Background(), "tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 	if err != nil {
-		return true
+		return false
 	}
-	c.Close()
-	return false
+	l.Close()
+	return true
 }
 
 func readSecrets(path string) (map[string]string, error) {
