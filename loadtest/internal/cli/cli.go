@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/freshet/freshet/loadtest/internal/cdc"
 	"github.com/freshet/freshet/loadtest/internal/freshness"
 	"github.com/freshet/freshet/loadtest/internal/purge"
 	"github.com/freshet/freshet/loadtest/internal/report"
@@ -61,6 +62,7 @@ type options struct {
 	sseStorm     int
 
 	purgeRate float64
+	cdcRows   int
 }
 
 // allScenarios in the order they run.
@@ -85,6 +87,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.sseBroadcast, "sse-broadcast", 20, "sse: events broadcast to every idle stream")
 	fs.IntVar(&o.sseStorm, "sse-storm", 10000, "sse: clients of the reconnect storm")
 	fs.Float64Var(&o.purgeRate, "purge-rate", 500, "purge: changes per second written while purges are measured")
+	fs.IntVar(&o.cdcRows, "cdc-rows", 0, "cdc: rows of the bulk write (default 100,000; -long 500,000)")
 	addScenarioFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -119,6 +122,16 @@ var builders = map[string]func(o *options) (scenario.Scenario, error){
 			return nil, err
 		}
 		return &freshness.Freshness{Clients: o.clients, Phases: phases, BroadcastEvery: o.broadcast, Gateways: o.gateways}, nil
+	},
+	"cdc": func(o *options) (scenario.Scenario, error) {
+		c := &cdc.CDC{Rows: 100000, SteadyRate: 5000, SteadyDuration: 10 * time.Second}
+		if o.long {
+			c.Rows, c.SteadyDuration = 500000, time.Minute
+		}
+		if o.cdcRows > 0 {
+			c.Rows = o.cdcRows
+		}
+		return c, nil
 	},
 	"purge": func(o *options) (scenario.Scenario, error) {
 		p := &purge.Purge{Rate: o.purgeRate, Duration: 15 * time.Second, Fakes: 3}
@@ -201,6 +214,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stack")); err == nil {
+		return fmt.Errorf("-dir %s holds a previous run's stack: give a new folder (every run starts from scratch)", dir)
 	}
 	self, err := os.Executable()
 	if err != nil {
