@@ -1,10 +1,7 @@
 package engine_test
 
 import (
-	"context"
-	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/invalidator/internal/engine"
 	"github.com/freshet/freshet/services/invalidator/internal/itest"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedKafka) }
@@ -40,7 +36,7 @@ func (e *env) start(t *testing.T, file string, vars map[string]string) *engine.E
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{
+	return itest.StartEngine(t, engine.Config{
 		Kafka:          kafkaConfig(e.kt),
 		Pipeline:       p,
 		Topics:         engine.Topics(e.topics),
@@ -49,26 +45,7 @@ func (e *env) start(t *testing.T, file string, vars map[string]string) *engine.E
 		EnsureTopics:   true,
 		Lookup:         config.MapLookup(vars),
 		HTTPClient:     &http.Client{},
-	}, nil, engine.WithRegisterer(prometheus.NewRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := eng.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		_ = eng.Close(context.Background())
 	})
-	itest.Eventually(t, 30*time.Second, func() bool { return eng.Ready() == nil }, func() string { return fmt.Sprint(eng.Ready()) })
-	return eng
 }
 
 // caughtUp waits until the engine committed every change produced.

@@ -6,6 +6,7 @@ package itest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/services/invalidator/internal/engine"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -200,4 +203,30 @@ func Header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// StartEngine runs an engine with cfg (its registry of its own) until the
+// test ends, and waits until it is ready.
+func StartEngine(t testing.TB, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	eng, err := engine.New(cfg, nil, engine.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := eng.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = eng.Close(context.Background())
+	})
+	Eventually(t, 30*time.Second, func() bool { return eng.Ready() == nil }, func() string { return fmt.Sprint(eng.Ready()) })
+	return eng
 }
