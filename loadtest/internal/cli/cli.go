@@ -19,6 +19,7 @@ import (
 
 	"github.com/freshet/freshet/loadtest/internal/cdc"
 	"github.com/freshet/freshet/loadtest/internal/freshness"
+	"github.com/freshet/freshet/loadtest/internal/metricsflood"
 	"github.com/freshet/freshet/loadtest/internal/purge"
 	"github.com/freshet/freshet/loadtest/internal/report"
 	"github.com/freshet/freshet/loadtest/internal/scenario"
@@ -132,6 +133,13 @@ var builders = map[string]func(o *options) (scenario.Scenario, error){
 			c.Rows = o.cdcRows
 		}
 		return c, nil
+	},
+	"metrics": func(o *options) (scenario.Scenario, error) {
+		f := &metricsflood.Flood{Samples: 200000, Beacons: 100000, Service: "metrics-sink"}
+		if o.long {
+			f.Samples, f.Beacons = 2000000, 1000000
+		}
+		return f, nil
 	},
 	"purge": func(o *options) (scenario.Scenario, error) {
 		p := &purge.Purge{Rate: o.purgeRate, Duration: 15 * time.Second, Fakes: 3}

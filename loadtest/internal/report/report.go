@@ -209,11 +209,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%.1f (%.1f)\n", res.Scenario, f.Name, num(f.Value), f.Unit,
 				target, met, base, ratio, f.Load.Mean, f.Load.Max)
 		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, res := range r.Results {
 		for _, m := range res.Missing {
-			fmt.Fprintf(tw, "%s\tMISSING: %s\t\t\t\t\t\t\n", res.Scenario, oneLine(m))
+			fmt.Fprintf(w, "%s: MISSING: %s\n", res.Scenario, oneLine(m))
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // WriteCPU writes, per scenario, the CPU seconds of each part of the stack

@@ -1,0 +1,302 @@
+// Package metricsflood is scenario 5 of the load generator, the beacon and
+// metrics flood: latency samples and RUM beacons produced to
+// pipeline.latency and rum.beacons as fast as the broker takes them, the
+// rows per second the metrics-sink writes into ClickHouse (counted in
+// latency_samples and rum_beacons) and the sink's memory, beside a raw
+// clickhouse-go batch insert of the same rows into tables of the same
+// columns (created from schemas/clickhouse/0001_tables.sql).
+//
+// When no metrics-sink runs in the stack, the raw insert is still
+// measured and the result says what is missing.
+package metricsflood
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet/freshet/loadtest/internal/report"
+	"github.com/freshet/freshet/loadtest/internal/safety"
+	"github.com/freshet/freshet/loadtest/internal/scenario"
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
+)
+
+// Flood is the scenario's configuration.
+type Flood struct {
+	// Samples and Beacons produced (and inserted raw).
+	Samples, Beacons int
+	// Service is the sink's name under services/.
+	Service string
+}
+
+var _ scenario.Scenario = (*Flood)(nil)
+
+// Name implements scenario.Scenario.
+func (f *Flood) Name() string { return "metrics" }
+
+// Title implements scenario.Scenario.
+func (f *Flood) Title() string {
+	return fmt.Sprintf("%d latency samples and %d beacons into ClickHouse through the metrics-sink; beside a raw clickhouse-go batch insert", f.Samples, f.Beacons)
+}
+
+// Bound implements scenario.Scenario.
+func (f *Flood) Bound() safety.Bound {
+	return safety.Bound{Duration: 5 * time.Minute, Count: int64(f.Samples+f.Beacons) * 2}
+}
+
+// Run implements scenario.Scenario.
+func (f *Flood) Run(ctx context.Context, env *scenario.Env, res *report.Result) error {
+	st := env.Stack
+	ch, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.Native, Addr: []string{st.ClickHouseAddr()},
+		Auth:        clickhouse.Auth{Database: "freshet", Username: "default"},
+		DialTimeout: 5 * time.Second, ReadTimeout: 2 * time.Minute,
+		DialContext: func(ctx context.Context, addr string) (net.Conn, error) { return safety.DialContext(ctx, "tcp", addr) },
+	})
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	run := strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
+	samples, beacons := f.events(run)
+
+	// Through the sink, when one runs.
+	sink := st.Admin(f.Service)
+	if sink == "" {
+		res.Missing = append(res.Missing, fmt.Sprintf("rows/s into ClickHouse through the metrics-sink and its memory: no %s runs in the stack (services/%s/main.go not in the tree); only the raw insert baseline was measured", f.Service, f.Service))
+	}
+	var sinkRate float64
+	var sinkPeak int64
+	if sink != "" {
+		sinkRate, sinkPeak, err = f.throughSink(ctx, env, ch, run, samples, beacons)
+		if err != nil {
+			return err
+		}
+	}
+
+	// Raw: the same rows with clickhouse-go batches.
+	rawRate, err := f.raw(ctx, ch, run, samples, beacons)
+	if err != nil {
+		return fmt.Errorf("raw insert: %w", err)
+	}
+	env.Logf("raw clickhouse-go batch insert: %.0f rows/s", rawRate)
+	n := float64(len(samples) + len(beacons))
+	if sink != "" {
+		res.Add(
+			report.F("rows into ClickHouse through the metrics-sink", sinkRate, "rows/s").AtLeast(300000).Against("raw clickhouse-go batch insert", rawRate).
+				Noted("%d latency samples and %d beacons produced to Kafka, counted in latency_samples and rum_beacons", len(samples), len(beacons)),
+			report.F("metrics-sink peak RSS during the flood", float64(sinkPeak)/1024, "MiB"),
+		)
+	} else {
+		res.Add(report.F("raw clickhouse-go batch insert (baseline only)", rawRate, "rows/s").Noted("%.0f rows: latency_samples and rum_beacons columns, batches of 100,000", n))
+	}
+	return nil
+}
+
+// events builds the flood: latency samples of every stage, beacons with
+// five vitals and two SSE lags.
+func (f *Flood) events(run string) ([]*events.LatencySample, []*events.RumBeacon) {
+	now := time.Now().UTC()
+	stages := []struct{ svc, stage string }{{"cdc-ingestor", "commit_to_ack"}, {"personalizer", "commit_to_deliver"}, {"invalidator", "commit_to_purged"}, {"sse-gateway", "record_to_write"}}
+	samples := make([]*events.LatencySample, f.Samples)
+	for i := range samples {
+		s := stages[i%len(stages)]
+		samples[i] = &events.LatencySample{
+			EventID: events.ID("lt-sample", run, strconv.Itoa(i)), SubjectEventID: events.ID("lt-change", strconv.Itoa(i)),
+			Service: s.svc, Instance: "loadtest", Stage: s.stage, Duration: time.Duration(1000+i%50000) * time.Microsecond, At: now,
+			Source: &events.Source{Origin: events.OriginProducer, CommitTime: now}, Labels: map[string]string{"table": "content"},
+		}
+	}
+	devices := []events.DeviceClass{events.DeviceMobile, events.DeviceDesktop, events.DeviceTablet}
+	beacons := make([]*events.RumBeacon, f.Beacons)
+	for i := range beacons {
+		beacons[i] = &events.RumBeacon{
+			EventID: events.ID("lt-beacon", run, strconv.Itoa(i)), ReceivedAt: now, SessionID: "s" + strconv.Itoa(i%5000),
+			UserHash: "h" + strconv.Itoa(i%20000), Route: "/news/{slug}", DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
+			Metrics: []events.WebVital{
+				{Name: events.VitalLCP, Value: 1800, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v1"},
+				{Name: events.VitalINP, Value: 120, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v2"},
+				{Name: events.VitalCLS, Value: 0.05, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v3"},
+				{Name: events.VitalTTFB, Value: 300, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v4"},
+				{Name: events.VitalFCP, Value: 900, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v5"},
+			},
+			SSELags: []events.SSELag{{EventID: "e1", LagMS: 40}, {EventID: "e2", LagMS: 55}},
+		}
+	}
+	return samples, beacons
+}
+
+// throughSink produces the flood and counts the rows arriving in
+// ClickHouse; returns rows/s (from the first produce to the last row
+// counted) and the sink's peak RSS in KiB.
+func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Conn, run string, samples []*events.LatencySample, beacons []*events.RumBeacon) (float64, int64, error) {
+	st := env.Stack
+	count := func() (uint64, error) {
+		var a, b uint64
+		if err := ch.QueryRow(ctx, "SELECT count() FROM latency_samples").Scan(&a); err != nil {
+			return 0, err
+		}
+		if err := ch.QueryRow(ctx, "SELECT count() FROM rum_beacons").Scan(&b); err != nil {
+			return 0, err
+		}
+		return a + b, nil
+	}
+	before, err := count()
+	if err != nil {
+		return 0, 0, fmt.Errorf("count rows (has the sink created its tables?): %w", err)
+	}
+	cl, err := env.Kafka(kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	cd, err := codec.New()
+	if err != nil {
+		return 0, 0, err
+	}
+	var peak int64
+	var mu sync.Mutex
+	stopRSS := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopRSS:
+				return
+			case <-t.C:
+				r := st.ServiceRSS(f.Service)
+				mu.Lock()
+				peak = max(peak, r)
+				mu.Unlock()
+			}
+		}
+	}()
+	defer close(stopRSS)
+	want := uint64(len(samples) + len(beacons))
+	var got uint64
+	env.Progress(func() string { return fmt.Sprintf("%d of %d rows in ClickHouse", got, want) })
+	t0 := time.Now()
+	for _, s := range samples {
+		v, err := cd.EncodeEvent(ctx, "pipeline.latency", s)
+		if err != nil {
+			return 0, 0, err
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: "pipeline.latency", Key: []byte(s.SubjectEventID), Value: v}, nil)
+	}
+	for _, b := range beacons {
+		v, err := cd.EncodeEvent(ctx, "rum.beacons", b)
+		if err != nil {
+			return 0, 0, err
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: "rum.beacons", Key: []byte(b.SessionID), Value: v}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, 0, err
+	}
+	env.Logf("flood produced in %.1f s; waiting for the rows in ClickHouse", time.Since(t0).Seconds())
+	var last time.Time
+	for time.Since(t0) < 3*time.Minute && ctx.Err() == nil {
+		n, err := count()
+		if err != nil {
+			return 0, 0, err
+		}
+		if n-before > got {
+			got, last = n-before, time.Now()
+		}
+		if got >= want {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got < want {
+		return 0, 0, fmt.Errorf("%d of %d rows reached ClickHouse within 3 minutes", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return float64(got) / last.Sub(t0).Seconds(), peak, nil
+}
+
+var createTable = regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS (latency_samples|rum_beacons) \((.*?)\n\) ENGINE = MergeTree\nPARTITION BY ([^\n]*)\nORDER BY ([^;]*);`)
+
+// raw creates tables with the columns of latency_samples and rum_beacons
+// (from the schema file) and inserts the same rows with clickhouse-go
+// batches of 100,000; returns rows/s.
+func (f *Flood) raw(ctx context.Context, ch driver.Conn, run string, samples []*events.LatencySample, beacons []*events.RumBeacon) (float64, error) {
+	b, err := os.ReadFile("schemas/clickhouse/0001_tables.sql")
+	if err != nil {
+		return 0, err
+	}
+	tables := map[string]string{}
+	for _, m := range createTable.FindAllStringSubmatch(string(b), -1) {
+		name := "lt_raw_" + m[1] + "_" + run
+		if err := ch.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (%s\n) ENGINE = MergeTree PARTITION BY %s ORDER BY %s", name, m[2], m[3], m[4])); err != nil {
+			return 0, fmt.Errorf("create %s: %w", name, err)
+		}
+		defer ch.Exec(context.Background(), "DROP TABLE IF EXISTS "+name)
+		tables[m[1]] = name
+	}
+	if len(tables) != 2 {
+		return 0, fmt.Errorf("schemas/clickhouse/0001_tables.sql: latency_samples and rum_beacons not found as expected")
+	}
+	const batch = 100_000
+	t0 := time.Now()
+	for i := 0; i < len(samples); i += batch {
+		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+tables["latency_samples"]+" (event_id, subject_event_id, service, instance, stage, target, duration_us, at, at_ms, committed_at, label_keys, label_values, kafka_partition, kafka_offset)")
+		if err != nil {
+			return 0, err
+		}
+		for j, s := range samples[i:min(i+batch, len(samples))] {
+			keys, vals := labels(s.Labels)
+			if err := bt.Append(s.EventID, s.SubjectEventID, s.Service, s.Instance, s.Stage, "", s.Duration.Microseconds(), s.At, uint16(s.At.Nanosecond()/1e6), s.Source.CommitTime,
+				keys, vals, uint32(0), uint64(i+j)); err != nil {
+				return 0, err
+			}
+		}
+		if err := bt.Send(); err != nil {
+			return 0, err
+		}
+	}
+	for i := 0; i < len(beacons); i += batch {
+		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+tables["rum_beacons"]+" (event_id, received_at, received_ms, user_hash, route, device_class, connection_class, region, vital_names, vital_values, vital_ratings, lag_event_ids, lag_ms, kafka_partition, kafka_offset)")
+		if err != nil {
+			return 0, err
+		}
+		for j, r := range beacons[i:min(i+batch, len(beacons))] {
+			var names, ratings, lagIDs []string
+			var values, lags []float64
+			for _, m := range r.Metrics {
+				names, values, ratings = append(names, string(m.Name)), append(values, m.Value), append(ratings, string(m.Rating))
+			}
+			for _, l := range r.SSELags {
+				lagIDs, lags = append(lagIDs, l.EventID), append(lags, l.LagMS)
+			}
+			if err := bt.Append(r.EventID, r.ReceivedAt, uint16(r.ReceivedAt.Nanosecond()/1e6), r.UserHash, r.Route, string(r.DeviceClass), r.ConnectionClass, r.Region,
+				names, values, ratings, lagIDs, lags, uint32(0), uint64(i+j)); err != nil {
+				return 0, err
+			}
+		}
+		if err := bt.Send(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(len(samples)+len(beacons)) / time.Since(t0).Seconds(), nil
+}
+
+func labels(m map[string]string) ([]string, []string) {
+	var k, v []string
+	for a, b := range m {
+		k, v = append(k, a), append(v, b)
+	}
+	return k, v
+}
