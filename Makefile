@@ -32,9 +32,10 @@ test-race:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## bench: Go benchmarks (figures and how to read them: docs/benchmarks.md).
+## bench: Go benchmarks, then the short run of every whole-stack scenario (loadtest/, a few minutes; LOAD_ARGS=-long for the issue's sizes). Figures: docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(GO) run ./loadtest/cmd/freshet-load $(LOAD_ARGS)
 
 ## up: the whole pipeline in Docker (needs a Docker engine).
 up:

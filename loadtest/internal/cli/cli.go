@@ -77,7 +77,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.BoolVar(&o.long, "long", false, "the issue's sizes and longer phases (about 15 minutes) instead of the short run (a few minutes)")
 	fs.StringVar(&o.dir, "dir", "", "folder of the stack's data, logs and the results (default: a new temporary folder)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the JSON results here (they are always written to <dir>/results.json)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the data folder after the run")
+	fs.BoolVar(&o.keep, "keep", false, "keep the stack's data (Postgres, Kafka, logs) after the run; results and profiles are always kept")
 	fs.BoolVar(&o.profile, "profile", true, "take CPU profiles while scenarios run (perf of the whole machine, pprof of services that serve it)")
 	fs.IntVar(&o.clients, "clients", 10000, "freshness: SSE clients with profiles")
 	fs.StringVar(&o.rates, "rates", "", "freshness: write phases rate:duration,... (default 1000:15s,5000:15s; -long 1000:60s,5000:60s)")
@@ -213,9 +213,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if dir, err = os.MkdirTemp("", "freshet-load-"); err != nil {
 			return err
 		}
-		if !o.keep {
-			defer os.RemoveAll(dir)
-		}
+	}
+	if !o.keep {
+		// The stack's data is large; the results and profiles stay.
+		defer os.RemoveAll(filepath.Join(dir, "stack"))
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err

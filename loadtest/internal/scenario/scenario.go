@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -112,10 +113,12 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Result {
 	load := stats.StartLoadSampler(time.Second)
 	cpu := env.Stack.CPU()
 	stopProgress := env.printProgress(sc.Name(), load)
+	prof := env.startProfiles(ctx, sc.Name())
 	err := sc.Run(ctx, env, res)
 	stopProgress()
 	res.CPU = stack.Since(cpu, env.Stack.CPU())
 	res.Finish(load.Stop())
+	res.Profiles = prof.stop()
 	if err != nil {
 		res.Error = err.Error()
 		if ctx.Err() != nil {
@@ -154,4 +157,8 @@ func (e *Env) printProgress(name string, load *stats.LoadSampler) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+func newGet(ctx context.Context, url string) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 }
