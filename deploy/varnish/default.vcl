@@ -79,8 +79,8 @@ sub vcl_recv {
         }
         return (synth(400, "Bad ban: " + std.ban_error()));
     }
-    # Streams, beacons and ingest are never cached.
-    if (req.url ~ "^/v1/(stream|rum|events)") {
+    # Streams, beacons, ingest and the origin's demo page are never cached.
+    if (req.url ~ "^/v1/(stream|rum|events)" || req.url ~ "^/demo(/|\?|$)") {
         return (pass);
     }
     # The origin answers HTML or JSON by Accept (Vary: Accept). Keep two

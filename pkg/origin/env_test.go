@@ -39,19 +39,11 @@ type env struct {
 func newEnv(t *testing.T, opts origin.Options, withVarnish bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	db, err := pgxpool.New(ctx, dsn)
+	db, err := pgxpool.New(ctx, testenv.PostgresWith(t, repoRoot+"pipelines/freshet.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	schema, err := os.ReadFile(repoRoot + "pipelines/freshet.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, string(schema)); err != nil {
-		t.Fatalf("load freshet.sql: %v", err)
-	}
 	p, err := pipeline.Load(repoRoot + "pipelines/freshet.yaml")
 	if err != nil {
 		t.Fatal(err)

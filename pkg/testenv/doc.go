@@ -37,6 +37,10 @@
 //		svc.Kill() // SIGKILL, from any goroutine (a kfake control function)
 //	}
 //
+// Browser starts a headless Chromium of the test's own (chromedp), for
+// tests that drive a page as a person would; Chromium counts as a server
+// binary (skip or fail when missing).
+//
 // Faults for crash and outage tests: HoldTable holds a Postgres table still
 // (a snapshot between two chunks); RefuseProduce makes the broker refuse the
 // produce requests to some topics while a flag is set (a Kafka outage as a

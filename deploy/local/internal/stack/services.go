@@ -115,6 +115,10 @@ func (s *Stack) serviceEnv(name, admin string) []string {
 		vars["FRESHET_VARNISH_URL"] = fmt.Sprintf("http://127.0.0.1:%d", s.cfg.VarnishPort)
 	case "origin":
 		vars["FRESHET_ORIGIN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", s.cfg.OriginPort)
+		// The demo page (/demo through Varnish) with the gateway's stream.
+		vars["FRESHET_ORIGIN_DEMO"] = "true"
+		vars["FRESHET_ORIGIN_DEMO_GATEWAY"] = fmt.Sprintf("http://127.0.0.1:%d", s.cfg.GatewayPort)
+		vars["FRESHET_AUTH_HS256_SECRET"] = s.secrets["AUTH_HS256_SECRET"]
 	}
 	env := os.Environ()
 	for k, v := range vars {
@@ -208,6 +212,7 @@ func (s *Stack) printHints() {
 		case "origin":
 			fmt.Fprintf(s.out, "  a page through Varnish (X-Cache: MISS, then HIT): curl -si http://127.0.0.1:%d/tech/hello-freshet\n", s.cfg.VarnishPort)
 			fmt.Fprintf(s.out, "  make it fresh: psql '%s' -c \"update content set title = 'Hello, fresh Freshet' where id = 1\"  then curl it again\n", s.postgresDSN())
+			fmt.Fprintf(s.out, "  demo: open http://127.0.0.1:%d/demo (pick a user; edit a title there or with the psql line above: the live feed and the edge copy go fresh)\n", s.cfg.VarnishPort)
 		case "sse-gateway":
 			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user u1)\" http://127.0.0.1:%d/v1/stream\n",
 				filepath.Join(s.binDir(), "sse-gateway"), s.cfg.GatewayPort)

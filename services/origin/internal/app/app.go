@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/pkg/origin"
 	"github.com/freshet/freshet/pkg/pipeline"
+	"github.com/freshet/freshet/services/origin/internal/demo"
 )
 
 // Name is the service's name.
@@ -93,6 +95,22 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Regist
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Demo {
+		mux := http.NewServeMux()
+		gw, _ := url.Parse(cfg.DemoGateway) // checked by Validate
+		d, err := demo.New(db, p, cfg.Table, demo.Config{
+			Users: cfg.DemoUsers, Gateway: gw, Secret: cfg.AuthHS256Secret, Issuer: cfg.AuthIssuer,
+			Audience: cfg.AuthAudience, TokenTTL: cfg.DemoTokenTTL, Channels: p.Channels(),
+		})
+		if err != nil {
+			return err
+		}
+		d.Register(mux)
+		mux.Handle("/", h)
+		h = mux
+		log.Warn("demo mode: /demo mints short-lived tokens for the demo users and edits titles; /v1/ goes to the gateway",
+			zap.Strings("demo_users", cfg.DemoUsers), zap.String("gateway", gw.Redacted()))
 	}
 	srv, err := newServer(cfg.Addr, h)
 	if err != nil {

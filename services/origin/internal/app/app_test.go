@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -47,6 +45,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"FRESHET_ORIGIN_LIST_LIMIT=0":        "FRESHET_ORIGIN_LIST_LIMIT",
 		"FRESHET_ORIGIN_S_MAXAGE=-1s":        "FRESHET_ORIGIN_S_MAXAGE",
 		"FRESHET_ORIGIN_QUERY_TIMEOUT=never": "FRESHET_ORIGIN_QUERY_TIMEOUT",
+		"FRESHET_ORIGIN_DEMO=true":           "FRESHET_AUTH_HS256_SECRET", // demo mode needs the gateway's secret
 	} {
 		var cfg app.Config
 		err := config.Load(&cfg, config.WithLookup(lookup(v)))
@@ -123,19 +122,7 @@ func waitFor(t *testing.T, url string, code int) string {
 // pipelines/freshet.sql: ready, a page with its keys and the configured
 // Cache-Control, and metrics.
 func TestServesPages(t *testing.T) {
-	dsn := testenv.Postgres(t)
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema, err := os.ReadFile(filepath.Join(repoRoot, "pipelines", "freshet.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(context.Background(), string(schema)); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
+	dsn := testenv.PostgresWith(t, filepath.Join(repoRoot, "pipelines", "freshet.sql"))
 
 	pages, admin := start(t, "FRESHET_POSTGRES_DSN="+dsn, "FRESHET_ORIGIN_S_MAXAGE=90s", "FRESHET_ORIGIN_STALE_WHILE_REVALIDATE=0s")
 	waitFor(t, "http://"+admin+"/readyz", http.StatusOK)
@@ -153,6 +140,15 @@ func TestServesPages(t *testing.T) {
 	}
 	if k := resp.Header.Get("Xkey"); !strings.Contains(k, "content:1") {
 		t.Errorf("xkey %q", k)
+	}
+	// Demo mode is off unless configured.
+	demo, err := http.Get("http://" + pages + "/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo.Body.Close()
+	if demo.StatusCode != http.StatusNotFound {
+		t.Errorf("/demo without demo mode: %s; want 404", demo.Status)
 	}
 	if m := waitFor(t, "http://"+admin+"/metrics", http.StatusOK); !strings.Contains(m, "go_goroutines") {
 		t.Errorf("/metrics: %.200s", m)

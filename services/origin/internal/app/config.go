@@ -35,7 +35,25 @@ type Origin struct {
 	QueryTimeout time.Duration `env:"ORIGIN_QUERY_TIMEOUT" default:"5s" help:"How long a page's database query may take before the page is a 503."`
 	// MaxConns is the database pool's size. Default 10.
 	MaxConns int32 `env:"ORIGIN_MAX_CONNS" default:"10" help:"Most database connections the origin opens."`
+
+	// Demo serves the demo page (/demo) and proxies /v1/ to the gateway.
+	// Off by default; the local stack turns it on.
+	Demo bool `env:"ORIGIN_DEMO" default:"false" help:"Serve the demo page at /demo (pick a demo user, watch the live feed and the edge copy go fresh, edit titles): it mints short-lived tokens for the demo users and writes titles, so keep it off outside demos."`
+	// DemoGateway is the sse-gateway the demo proxies /v1/ to.
+	DemoGateway string `env:"ORIGIN_DEMO_GATEWAY" default:"http://127.0.0.1:8081" help:"Demo mode: base URL of the sse-gateway that /v1/stream, /v1/rum and /v1/client.js are proxied to (one host for the page, no CORS)."`
+	// DemoUsers are the users the demo offers.
+	DemoUsers []string `env:"ORIGIN_DEMO_USERS" default:"u1,u2,u3" help:"Demo mode: the user ids the page offers and mints tokens for."`
+	// DemoTokenTTL is the life of a demo token.
+	DemoTokenTTL time.Duration `env:"ORIGIN_DEMO_TOKEN_TTL" default:"5m" help:"Demo mode: how long a token lives (10s to 1h); the page renews it at half time."`
+	// AuthHS256Secret, AuthIssuer and AuthAudience are the gateway's, to
+	// mint tokens it accepts (demo mode only).
+	AuthHS256Secret config.Secret `env:"AUTH_HS256_SECRET" help:"Demo mode: the sse-gateway's HS256 secret (the same variable), to sign the demo tokens; required in demo mode, never logged."`
+	AuthIssuer      string        `env:"AUTH_ISSUER" default:"freshet" help:"Demo mode: iss claim of the demo tokens (the sse-gateway's FRESHET_AUTH_ISSUER)."`
+	AuthAudience    string        `env:"AUTH_AUDIENCE" default:"freshet-sse" help:"Demo mode: aud claim of the demo tokens (the sse-gateway's FRESHET_AUTH_AUDIENCE)."`
 }
+
+// minSecretLen is the sse-gateway's shortest HS256 secret.
+const minSecretLen = 32
 
 // Validate checks what Load cannot.
 func (o *Origin) Validate() error {
@@ -57,6 +75,21 @@ func (o *Origin) Validate() error {
 	}
 	if o.MaxConns < 1 {
 		return config.FieldErrorf("MaxConns", "must be at least 1")
+	}
+	if !o.Demo {
+		return nil
+	}
+	if u, err := url.Parse(o.DemoGateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return config.FieldErrorf("DemoGateway", "want http(s)://host:port")
+	}
+	if len(o.DemoUsers) == 0 {
+		return config.FieldErrorf("DemoUsers", "name at least one demo user")
+	}
+	if o.DemoTokenTTL < 10*time.Second || o.DemoTokenTTL > time.Hour {
+		return config.FieldErrorf("DemoTokenTTL", "must be between 10s and 1h")
+	}
+	if len(o.AuthHS256Secret.Reveal()) < minSecretLen {
+		return config.FieldErrorf("AuthHS256Secret", "demo mode needs the sse-gateway's HS256 secret (at least %d bytes)", minSecretLen)
 	}
 	return nil
 }
