@@ -550,8 +550,8 @@ type Retry struct {
 }
 
 // Breaker configures a target's circuit breaker: after Failures consecutive
-// failed requests it opens for Cooldown (requests fail at once), then lets
-// one request through to probe.
+// failed requests it opens for Cooldown (requests wait and purges keep
+// coalescing; none is sent), then lets one request through to probe.
 type Breaker struct {
 	// Failures that open the breaker. Default 5.
 	Failures int `yaml:"failures"`

@@ -23,14 +23,16 @@ type env struct {
 	group  string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newBenchEnv(t) }
+
+func newBenchEnv(t testing.TB) *env {
 	kt := testenv.Kafka(t)
 	return &env{kt: kt, k: itest.NewKafka(t, kt), topics: itest.NewTopics(kt), group: kt.Group("invalidator")}
 }
 
 // start runs an engine over the pipeline file text with the environment
 // variables vars (tokens), until the test ends.
-func (e *env) start(t *testing.T, file string, vars map[string]string) *engine.Engine {
+func (e *env) start(t testing.TB, file string, vars map[string]string) *engine.Engine {
 	t.Helper()
 	p, err := pipeline.ParseEnv("test.yaml", []byte(file), config.MapLookup(vars))
 	if err != nil {
@@ -49,7 +51,7 @@ func (e *env) start(t *testing.T, file string, vars map[string]string) *engine.E
 }
 
 // caughtUp waits until the engine committed every change produced.
-func (e *env) caughtUp(t *testing.T) {
+func (e *env) caughtUp(t testing.TB) {
 	t.Helper()
 	itest.Eventually(t, 60*time.Second, func() bool { return e.k.CaughtUp(e.group, e.topics.Content) }, func() string { return "offsets not committed to the end" })
 }

@@ -1,0 +1,162 @@
+package engine_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/pkg/edgefake"
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/testenv"
+)
+
+// benchTargets starts ten targets: varnishes real Varnish instances with
+// the reference VCL (its backend a closed port: purges do not need one),
+// and stand-ins for the rest (Fastly and Cloudflare fakes with their
+// documented limits, Cloudflare at the enterprise plan's rate, and
+// counting webhooks). It returns the invalidation targets section and a
+// function that counts the purge requests the ten received.
+func benchTargets(b *testing.B, varnishes int) (string, func() int) {
+	b.Helper()
+	vcl, err := os.ReadFile("../../../../deploy/varnish/default.vcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	rendered := strings.NewReplacer("BACKEND_HOST", "127.0.0.1", "BACKEND_PORT", port).Replace(string(vcl))
+	var sb strings.Builder
+	var counters []func() int
+	common := "coalesce: 20ms, concurrency: 4"
+	for i := range varnishes {
+		v := testenv.Varnish(b, rendered)
+		fmt.Fprintf(&sb, "    - {name: varnish-%d, type: varnish, address: %q, %s}\n", i, v.URL(), common)
+		counters = append(counters, func() int {
+			st, err := v.Stats(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return int(st["MAIN.client_req"])
+		})
+	}
+	rest := 10 - varnishes
+	for i := range rest {
+		switch i % 3 {
+		case 0:
+			f := edgefake.NewFastly(edgefake.Options{Token: "bench"})
+			b.Cleanup(f.Close)
+			fmt.Fprintf(&sb, "    - {name: fastly-%d, type: fastly, address: %q, service_id: s, token_env: BENCH_TOKEN, %s}\n", i, f.URL(), common)
+			counters = append(counters, f.Requests)
+		case 1:
+			plan := edgefake.CloudflarePlans["enterprise"]
+			c := edgefake.NewCloudflare(edgefake.Options{Token: "bench", Rate: plan.Rate, Burst: plan.Burst})
+			b.Cleanup(c.Close)
+			fmt.Fprintf(&sb, "    - {name: cloudflare-%d, type: cloudflare, address: %q, zone_id: z, token_env: BENCH_TOKEN, plan: enterprise, %s}\n", i, c.URL(), common)
+			counters = append(counters, c.Requests)
+		default:
+			var n atomic.Int64
+			h := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
+			b.Cleanup(h.Close)
+			fmt.Fprintf(&sb, "    - {name: hook-%d, type: http, address: %q, %s}\n", i, h.URL, common)
+			counters = append(counters, func() int { return int(n.Load()) })
+		}
+	}
+	return sb.String(), func() int {
+		total := 0
+		for _, c := range counters {
+			total += c()
+		}
+		return total
+	}
+}
+
+// BenchmarkTenTargetsLatency: changes produced at 1,000 a second (b.N of
+// them), each purging two keys on ten targets; reports the commit to last
+// ack latency of the changes (from their latency samples): p50, p99, max.
+// Run: go test -run '^$' -bench TenTargets -benchtime 10000x ./services/invalidator/internal/engine/
+func BenchmarkTenTargetsLatency(b *testing.B) {
+	targets, _ := benchTargets(b, benchVarnishes())
+	e := newBenchEnv(b)
+	e.start(b, "invalidation:\n  keys: [\"content:{id}\", \"tag:{tags[*]}\"]\n  urls: []\n  targets:\n"+targets, map[string]string{"BENCH_TOKEN": "bench"})
+	const rate = 1000
+	b.ResetTimer()
+	start := time.Now()
+	const per = 10 // changes per produce call: every 10 ms
+	for sent := 0; sent < b.N; sent += per {
+		if d := time.Until(start.Add(time.Duration(sent) * time.Second / rate)); d > 0 {
+			time.Sleep(d)
+		}
+		e.k.Changes(e.topics.Content, manyChanges(min(per, b.N-sent), sent)...)
+	}
+	e.caughtUp(b)
+	b.StopTimer()
+	samples := e.k.Samples(e.topics.Latency)
+	if len(samples) != b.N {
+		b.Fatalf("%d latency samples for %d changes", len(samples), b.N)
+	}
+	ds := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		ds[i] = s.Duration
+	}
+	slices.Sort(ds)
+	q := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(1), "max-ms")
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
+	if testing.Verbose() {
+		byTarget := map[string][]time.Duration{}
+		for _, a := range e.k.Audits(e.topics.Purges) {
+			byTarget[a.Target] = append(byTarget[a.Target], a.LatencyFromCommit)
+		}
+		for name, ds := range byTarget {
+			slices.Sort(ds)
+			b.Logf("%s: %d batches, batch p50 %s p99 %s (oldest change's commit to ack)", name, len(ds), ds[len(ds)/2], ds[len(ds)*99/100])
+		}
+	}
+}
+
+// BenchmarkBurstCoalescing: a burst of b.N changes (10,000 with
+// -benchtime 10000x) touching 100 distinct keys, on ten targets; reports
+// changes per purge request on each target (the coalescing ratio).
+// Run: go test -run '^$' -bench BurstCoalescing -benchtime 10000x ./services/invalidator/internal/engine/
+func BenchmarkBurstCoalescing(b *testing.B) {
+	targets, requests := benchTargets(b, benchVarnishes())
+	e := newBenchEnv(b)
+	e.start(b, "invalidation:\n  keys: [\"content:{id}\"]\n  urls: []\n  targets:\n"+targets, map[string]string{"BENCH_TOKEN": "bench"})
+	before := requests()
+	cs := make([]events.ContentChange, b.N)
+	for i := range cs {
+		cs[i] = events.ContentChange{Op: events.OpUpdate, ContentID: fmt.Sprint(i % 100), Version: int64(i + 1)}
+	}
+	b.ResetTimer()
+	for i := 0; i < len(cs); i += 1000 {
+		e.k.Changes(e.topics.Content, cs[i:min(i+1000, len(cs))]...)
+	}
+	e.caughtUp(b)
+	b.StopTimer()
+	perTarget := float64(requests()-before) / 10
+	b.ReportMetric(perTarget, "requests/target")
+	b.ReportMetric(float64(b.N)/perTarget, "changes/request")
+}
+
+// benchVarnishes is how many of the ten targets are real Varnish
+// instances: FRESHET_BENCH_VARNISHES, default 4.
+func benchVarnishes() int {
+	n := 4
+	if v := os.Getenv("FRESHET_BENCH_VARNISHES"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	return max(0, min(10, n))
+}
