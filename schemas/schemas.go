@@ -8,6 +8,10 @@
 // how the files fit together and the rules for changing them; pkg/codec loads
 // them.
 //
+// ClickHouse holds the ClickHouse schema of schemas/clickhouse: versioned
+// migrations and the ready-made queries; the metrics-sink applies and runs
+// them.
+//
 // The embedded file systems are read-only and safe for concurrent use.
 package schemas
 
@@ -16,12 +20,13 @@ import (
 	"io/fs"
 )
 
-// The ClickHouse migrations of schemas/clickhouse/*.sql are to be embedded
-// here as well, once that folder holds files (go:embed refuses a pattern that
-// matches nothing):
-//
-//	//go:embed clickhouse/*.sql
-//	var clickhouseFiles embed.FS
+//go:embed clickhouse/*.sql clickhouse/queries/*.sql
+var clickhouseFiles embed.FS
+
+// ClickHouse is the tree of schemas/clickhouse: the versioned migrations
+// NNNN_name.sql at its root, applied in order by the metrics-sink, and the
+// ready-made questions in queries/ (see docs/metrics-sink.md).
+var ClickHouse fs.FS = mustSub(clickhouseFiles, "clickhouse")
 
 //go:embed avro/*.avsc avro/types/*.avsc avro/history/*.avsc
 var avroFiles embed.FS

@@ -1,0 +1,15 @@
+// Package rows turns the records the metrics-sink reads into rows of the
+// ClickHouse tables of schemas/clickhouse, held column by column so that a
+// batch is sent with one append per column.
+//
+// Data minimization happens here, once for every input: a beacon keeps its
+// keyed user hash only when it is one (64 hex digits, an HMAC-SHA256), and
+// never its session id, client clock, metric ids or source; a latency
+// sample keeps only the labels of an allow-list and no value that is an IP
+// address; purge and DLQ errors have IP addresses masked; a delivery keeps
+// its ids and times, never its user id or content. No column can hold a
+// raw user id or an IP address.
+//
+// A Set is not safe for concurrent use: one goroutine fills, sends and
+// resets it.
+package rows

@@ -1,0 +1,635 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/kafka"
+	"github.com/freshet/freshet/pkg/lifecycle"
+	"github.com/freshet/freshet/pkg/logging"
+	"github.com/freshet/freshet/schemas"
+	"github.com/freshet/freshet/services/metrics-sink/internal/chschema"
+	"github.com/freshet/freshet/services/metrics-sink/internal/rows"
+)
+
+// Option tunes New.
+type Option func(*options)
+
+type options struct {
+	reg   prometheus.Registerer
+	codec *codec.Codec
+}
+
+// WithRegisterer registers the sink's metrics with reg (default: a registry
+// of its own, which nothing serves).
+func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// WithCodec shares a codec.
+func WithCodec(c *codec.Codec) Option { return func(o *options) { o.codec = c } }
+
+// Sink moves records from Kafka into ClickHouse.
+type Sink struct {
+	cfg   Config
+	log   *zap.Logger
+	codec *codec.Codec
+	m     *metrics
+	ready lifecycle.ReadyFlag
+
+	kinds map[string]rows.Kind // topic to input
+	set   *rows.Set
+	dead  []*kgo.Record // dead letters of the batch in hand
+	first time.Time     // when the batch's first record came
+	dlq   *kafka.DLQ
+
+	cl   *kgo.Client
+	conn driver.Conn
+
+	mu    sync.Mutex
+	clean map[position]bool // partitions whose stored offsets are known
+
+	ttl       bool
+	retention time.Time
+
+	closeOnce sync.Once
+}
+
+// position is a partition of a topic, as the raw tables key their rows.
+type position struct {
+	topic     string
+	partition int32
+}
+
+// Name implements lifecycle.Named.
+func (s *Sink) Name() string { return "sink" }
+
+// Ready implements lifecycle.Readier.
+func (s *Sink) Ready() error { return s.ready.Ready() }
+
+// New returns a Sink. It does not connect: Run does.
+func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.reg == nil {
+		o.reg = prometheus.NewRegistry()
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Sink{cfg: cfg, log: log, codec: o.codec, set: rows.NewSet(), kinds: map[string]rows.Kind{}, clean: map[position]bool{}}
+	if s.codec == nil {
+		var err error
+		if s.codec, err = codec.New(codec.WithRegistry(cfg.Kafka.SchemaRegistryURL)); err != nil {
+			return nil, fmt.Errorf("sink: codec: %w", err)
+		}
+	}
+	for k, t := range cfg.Topics {
+		if t != "" {
+			s.kinds[t] = k
+		}
+	}
+	for _, t := range cfg.DLQTopics {
+		if _, ok := s.kinds[t]; ok {
+			return nil, fmt.Errorf("sink: topic %s is named twice", t)
+		}
+		s.kinds[t] = rows.DLQ
+	}
+	var err error
+	if s.m, err = newMetrics(o.reg); err != nil {
+		return nil, fmt.Errorf("sink: metrics: %w", err)
+	}
+	s.ready.SetNotReady(errors.New("connecting to ClickHouse"))
+	return s, nil
+}
+
+// topics returns every topic read, sorted.
+func (s *Sink) topics() []string { return slices.Sorted(maps.Keys(s.kinds)) }
+
+// Run prepares ClickHouse (database, migrations, retention) and Kafka
+// (topics), then moves records until ctx is cancelled.
+func (s *Sink) Run(ctx context.Context) error {
+	if err := s.prepareClickHouse(ctx); err != nil {
+		return err
+	}
+	if err := s.prepareKafka(ctx); err != nil {
+		return err
+	}
+	s.ready.SetReady()
+	s.m.up.Set(1)
+	s.log.Info("running", zap.Strings("topics", s.topics()), zap.String("group", s.cfg.Group),
+		zap.Int("batch_rows", s.cfg.BatchRows), zap.Duration("batch_interval", s.cfg.BatchInterval))
+	for {
+		if err := s.step(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return err
+		}
+	}
+	s.finish()
+	return nil
+}
+
+// finish flushes and commits the batch in hand, within a few seconds, when
+// the sink stops.
+func (s *Sink) finish() {
+	if s.pending() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.flush(ctx); err != nil {
+		s.log.Warn("batch not flushed at shutdown: it will be read again", logging.Error(err))
+	}
+}
+
+func (s *Sink) pending() int { return s.set.Len() + len(s.dead) }
+
+// step polls once and flushes when the batch is full or old enough.
+func (s *Sink) step(ctx context.Context) error {
+	wait := s.cfg.BatchInterval
+	if s.pending() > 0 {
+		wait = max(time.Until(s.first.Add(s.cfg.BatchInterval)), time.Millisecond)
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	fetches := s.cl.PollRecords(pctx, max(s.cfg.BatchRows-s.set.Len(), 1))
+	cancel()
+	if fetches.IsClientClosed() || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			s.log.Warn("fetch", logging.Topic(topic), logging.Partition(p), logging.Error(err))
+		}
+	})
+	var err error
+	fetches.EachRecord(func(r *kgo.Record) {
+		if err == nil {
+			err = s.take(ctx, r)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.m.pending.Set(float64(s.set.Len()))
+	if n := s.pending(); n > 0 && (s.set.Len() >= s.cfg.BatchRows || !time.Now().Before(s.first.Add(s.cfg.BatchInterval))) {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if s.pending() == 0 {
+		s.cl.AllowRebalance()
+		s.keepRetention(ctx)
+	}
+	return nil
+}
+
+// take turns a record into a row, or a dead letter.
+func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
+	if s.pending() == 0 {
+		s.first = time.Now()
+	}
+	k, ok := s.kinds[r.Topic]
+	if !ok {
+		return nil
+	}
+	if k == rows.DLQ {
+		h := make(map[string]string, len(r.Headers))
+		for _, x := range r.Headers {
+			if strings.HasPrefix(x.Key, "freshet.dlq.") {
+				h[x.Key] = string(x.Value)
+			}
+		}
+		s.set.AddDLQ(r.Topic, h, r.Timestamp, r.Partition, r.Offset)
+		return nil
+	}
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
+		ev, _, err := s.codec.DecodeTyped(ctx, r.Value)
+		if err == nil {
+			err = s.set.Add(k, ev, r.Partition, r.Offset)
+		}
+		if err == nil || codec.IsDataError(err) || errors.Is(err, rows.ErrWrongEvent) {
+			if err != nil {
+				s.dead = append(s.dead, s.dlqFor().Record(r, err, time.Now()))
+				s.m.dlq.WithLabelValues(r.Topic).Inc()
+				s.log.Warn("record to the DLQ", logging.Topic(r.Topic), logging.Partition(r.Partition), logging.Offset(r.Offset), logging.Error(err))
+			}
+			return nil
+		}
+		// A registry outage is no fault of the record: wait for it.
+		s.log.Warn("decode (transient), retrying", logging.Topic(r.Topic), logging.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (s *Sink) dlqFor() *kafka.DLQ {
+	if s.dlq == nil {
+		s.dlq = kafka.NewDLQ(s.cl, kafka.DLQOptions{Component: "metrics-sink/decode"})
+	}
+	return s.dlq
+}
+
+// flush inserts the batch into every table, retrying until it succeeds or
+// ctx ends, then sends the dead letters and commits the offsets.
+func (s *Sink) flush(ctx context.Context) error {
+	start := time.Now()
+	paused := false
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
+		err := s.insertAll(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.m.errors.Inc()
+		s.m.up.Set(0)
+		s.ready.SetNotReady(fmt.Errorf("clickhouse: %w", err))
+		if !paused {
+			s.cl.PauseFetchTopics(s.topics()...)
+			paused = true
+		}
+		s.log.Warn("insert failed, retrying", zap.Duration("backoff", backoff), zap.Int("rows", s.set.Len()), logging.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		s.reconnect(ctx)
+	}
+	if paused {
+		s.cl.ResumeFetchTopics(s.topics()...)
+		s.m.up.Set(1)
+		s.ready.SetReady()
+		s.log.Info("ClickHouse is back", zap.Duration("after", time.Since(start)))
+	}
+	for backoff := 200 * time.Millisecond; len(s.dead) > 0; backoff = min(2*backoff, s.cfg.MaxBackoff) {
+		err := s.cl.ProduceSync(ctx, s.dead...).FirstErr()
+		if err == nil {
+			clear(s.dead)
+			s.dead = s.dead[:0]
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("dead letters not produced, retrying", logging.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
+		// The rows are in; a later commit covers them, or whoever reads
+		// them again finds their offsets stored and skips them.
+		s.log.Warn("commit offsets", logging.Error(err))
+	}
+	s.m.batches.Inc()
+	s.m.insertSec.Observe(time.Since(start).Seconds())
+	s.m.pending.Set(0)
+	return nil
+}
+
+// insertAll inserts every table that holds rows; a table inserted is
+// emptied, so a retry sends only what failed.
+func (s *Sink) insertAll(ctx context.Context) error {
+	for _, k := range rows.Kinds {
+		t := s.set.Table(k)
+		if t.Len() == 0 {
+			continue
+		}
+		if err := s.dedupe(ctx, k, t); err != nil {
+			return err
+		}
+		if t.Len() > 0 {
+			if err := s.insert(ctx, t); err != nil {
+				s.forget(k, t)
+				return fmt.Errorf("insert into %s: %w", t.Name(), err)
+			}
+			s.m.rows.WithLabelValues(t.Name()).Add(float64(t.Len()))
+		}
+		t.Reset()
+	}
+	if n := s.set.Minimized; n > 0 {
+		s.m.minimized.Add(float64(n))
+		s.set.Minimized = 0
+	}
+	return nil
+}
+
+func (s *Sink) topicOf(k rows.Kind, t *rows.Table, i int) string {
+	if k == rows.DLQ {
+		return t.Topic(i)
+	}
+	return s.cfg.Topics[k]
+}
+
+// forget marks the partitions of t's rows as unknown again: an insert
+// whose outcome is unknown may have stored some of them.
+func (s *Sink) forget(k rows.Kind, t *rows.Table) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range t.Len() {
+		p, _ := t.Position(i)
+		delete(s.clean, position{s.topicOf(k, t, i), p})
+	}
+}
+
+// dedupe leaves out the rows whose offsets ClickHouse holds already, for
+// the partitions not known clean.
+func (s *Sink) dedupe(ctx context.Context, k rows.Kind, t *rows.Table) error {
+	type span struct{ lo, hi int64 }
+	spans := map[position]span{}
+	s.mu.Lock()
+	for i := range t.Len() {
+		p, o := t.Position(i)
+		pos := position{s.topicOf(k, t, i), p}
+		if s.clean[pos] {
+			continue
+		}
+		sp, ok := spans[pos]
+		if !ok {
+			sp = span{o, o}
+		}
+		spans[pos] = span{min(sp.lo, o), max(sp.hi, o)}
+	}
+	s.mu.Unlock()
+	if len(spans) == 0 {
+		return nil
+	}
+	stored := map[position]map[int64]bool{}
+	for pos, sp := range spans {
+		q := fmt.Sprintf("SELECT kafka_offset FROM %s WHERE kafka_partition = %d AND kafka_offset >= %d AND kafka_offset <= %d",
+			t.Name(), pos.partition, sp.lo, sp.hi)
+		if c := t.TopicColumn(); c != "" {
+			q += fmt.Sprintf(" AND %s = '%s'", c, strings.ReplaceAll(pos.topic, "'", ""))
+		}
+		rs, err := s.conn.Query(ctx, q)
+		if err != nil {
+			return fmt.Errorf("stored offsets of %s: %w", t.Name(), err)
+		}
+		for rs.Next() {
+			var o uint64
+			if err := rs.Scan(&o); err != nil {
+				rs.Close()
+				return err
+			}
+			if stored[pos] == nil {
+				stored[pos] = map[int64]bool{}
+			}
+			stored[pos][int64(o)] = true
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("stored offsets of %s: %w", t.Name(), err)
+		}
+	}
+	if len(stored) > 0 {
+		mask := make([]bool, t.Len())
+		skipped := 0
+		for i := range mask {
+			p, o := t.Position(i)
+			mask[i] = !stored[position{s.topicOf(k, t, i), p}][o]
+			if !mask[i] {
+				skipped++
+			}
+		}
+		t.Keep(mask)
+		s.m.skipped.WithLabelValues(t.Name()).Add(float64(skipped))
+		s.log.Info("rows already stored, left out", zap.String("table", t.Name()), zap.Int("rows", skipped))
+	}
+	s.mu.Lock()
+	for pos := range spans {
+		s.clean[pos] = true
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// insert sends t as one native batch.
+func (s *Sink) insert(ctx context.Context, t *rows.Table) error {
+	b, err := s.conn.PrepareBatch(ctx, t.Insert())
+	if err != nil {
+		return err
+	}
+	for i, c := range t.Columns() {
+		if err := b.Column(i).Append(c.Values()); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("column %s: %w", c.Name(), err)
+		}
+	}
+	return b.Send()
+}
+
+// reconnect opens a new connection pool (the old one's connections may
+// point at a server that restarted).
+func (s *Sink) reconnect(ctx context.Context) {
+	conn, err := clickhouse.Open(s.cfg.ClickHouse)
+	if err != nil {
+		s.log.Warn("reconnect to ClickHouse", logging.Error(err))
+		return
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	s.conn = conn
+}
+
+// prepareClickHouse creates the database, applies the migrations and the
+// retention, retrying until ClickHouse answers.
+func (s *Sink) prepareClickHouse(ctx context.Context) error {
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
+		err := s.tryPrepare(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code != 0 && !retryable(ex.Code) {
+			return err // a schema or permission error: waiting does not help
+		}
+		s.ready.SetNotReady(err)
+		s.log.Warn("ClickHouse not ready, retrying", zap.Duration("backoff", backoff), logging.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// retryable reports whether a server error may go away by itself.
+func retryable(code int32) bool {
+	switch code {
+	case 159, 209, 210, 242, 425: // TIMEOUT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR, TABLE_IS_READ_ONLY, SYSTEM_ERROR
+		return true
+	}
+	return false
+}
+
+func (s *Sink) tryPrepare(ctx context.Context) error {
+	db, err := chschema.Database(s.cfg.ClickHouse.Auth.Database)
+	if err != nil {
+		return err
+	}
+	boot := *s.cfg.ClickHouse
+	boot.Auth.Database = "default"
+	bc, err := clickhouse.Open(&boot)
+	if err != nil {
+		return err
+	}
+	err = bc.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db)
+	bc.Close()
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	conn, err := clickhouse.Open(s.cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	v, err := chschema.ServerVersion(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if !s.cfg.SkipMigrations {
+		ms, err := chschema.Load(schemas.ClickHouse)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		done, err := chschema.Migrate(ctx, conn, ms, 0)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		if len(done) > 0 {
+			s.log.Info("migrations applied", zap.Ints("versions", done), zap.Stringer("server", v))
+		}
+		if s.ttl, err = chschema.SetTTL(ctx, conn, v, s.cfg.RetentionDays); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn = conn
+	s.keepRetention(ctx)
+	return nil
+}
+
+// keepRetention drops expired partitions once an hour, where the server
+// has no TTL.
+func (s *Sink) keepRetention(ctx context.Context) {
+	if s.ttl || s.cfg.SkipMigrations || time.Since(s.retention) < time.Hour {
+		return
+	}
+	s.retention = time.Now()
+	n, err := chschema.DropExpired(ctx, s.conn, s.cfg.RetentionDays)
+	if err != nil {
+		s.log.Warn("retention", logging.Error(err))
+	}
+	if n > 0 {
+		s.m.dropParts.Add(float64(n))
+		s.log.Info("expired partitions dropped", zap.Int("partitions", n), zap.Int("retention_days", s.cfg.RetentionDays))
+	}
+}
+
+// prepareKafka ensures the input topics and their dead letter topics, and
+// creates the group consumer. The other dead letter topics read belong to
+// the services that write them; the consumer picks each up once it exists.
+func (s *Sink) prepareKafka(ctx context.Context) error {
+	opts, err := kafka.Opts(s.cfg.Kafka, logging.Named(s.log, "kafka"))
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	opts = append(opts,
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(s.topics()...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(min(s.cfg.FetchMaxBytes, 4<<20)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsRevoked(s.dropped),
+		kgo.OnPartitionsLost(s.dropped),
+	)
+	if s.cl, err = kgo.NewClient(opts...); err != nil {
+		return fmt.Errorf("sink: kafka client: %w", err)
+	}
+	if s.cfg.EnsureTopics {
+		var specs []kafka.TopicSpec
+		for k, t := range s.cfg.Topics {
+			if t == "" {
+				continue
+			}
+			role := topicRoles[k]
+			specs = append(specs, kafka.TopicSpecFor(s.cfg.Pipeline, role, t), kafka.TopicSpecFor(s.cfg.Pipeline, kafka.DLQTopic(role), kafka.DLQTopic(t)))
+		}
+		drift, err := kafka.EnsureTopics(ctx, kadm.NewClient(s.cl), specs...)
+		if err != nil {
+			return fmt.Errorf("sink: topics: %w", err)
+		}
+		for _, d := range drift {
+			s.log.Warn("topic differs from the pipeline", zap.String("drift", d.String()))
+		}
+	}
+	return nil
+}
+
+// topicRoles are the pipeline's names of the inputs' topics.
+var topicRoles = map[rows.Kind]string{
+	rows.Latency: "pipeline.latency", rows.Purges: "edge.purges", rows.Beacons: "rum.beacons", rows.Deliveries: "content.deliveries",
+}
+
+// dropped forgets what is known of partitions another member may write.
+func (s *Sink) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range lost {
+		for _, p := range ps {
+			delete(s.clean, position{t, p})
+		}
+	}
+}
+
+// Close closes the clients. It may be called more than once.
+func (s *Sink) Close(context.Context) error {
+	s.closeOnce.Do(func() {
+		if s.cl != nil {
+			s.cl.AllowRebalance() // or leaving the group waits for it
+			s.cl.Close()
+		}
+		if s.conn != nil {
+			_ = s.conn.Close()
+		}
+	})
+	return nil
+}
