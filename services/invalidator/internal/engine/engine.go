@@ -314,7 +314,7 @@ func (e *Engine) done(c *change, sample bool) {
 // finishBatch is called by a sender when a batch ended: the failed
 // requests' units go to the DLQ, the audit record is produced, and each
 // change is told its target is done.
-func (e *Engine) finishBatch(b *batch) {
+func (e *Engine) finishBatch(ctx context.Context, b *batch) {
 	name := b.target.Name
 	failed := map[int]error{}
 	for _, r := range b.reqs {
@@ -330,7 +330,7 @@ func (e *Engine) finishBatch(b *batch) {
 		err, bad := failed[i]
 		if bad {
 			for _, c := range u.changes {
-				if !e.deadLetterPurge(c, b.target, err) {
+				if !e.deadLetterPurge(ctx, c, b.target, err) {
 					return // shutting down: not done, purged again after a restart
 				}
 				c.failed.Store(true)
@@ -367,9 +367,9 @@ func (e *Engine) deadLetter(ctx context.Context, r *kgo.Record, reason error) er
 }
 
 // deadLetterPurge sends a change whose purge on t failed to the DLQ with
-// the target and what it was to purge there. It reports false when it
-// gave up because the client is closing.
-func (e *Engine) deadLetterPurge(c *change, t *pipeline.Target, reason error) bool {
+// the target and what it was to purge there, retrying while Kafka refuses.
+// It reports false when it gave up because ctx is done (shutting down).
+func (e *Engine) deadLetterPurge(ctx context.Context, c *change, t *pipeline.Target, reason error) bool {
 	dead := e.dlq.Record(c.rec, reason, time.Now())
 	sel := t.Select(c.purge)
 	for i, h := range dead.Headers {
@@ -385,17 +385,19 @@ func (e *Engine) deadLetterPurge(c *change, t *pipeline.Target, reason error) bo
 	)
 	e.log.Warn("purge to the DLQ", zap.String("event_id", c.ev.EventID), zap.String("target", t.Name), zap.Error(reason))
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := e.cl.ProduceSync(ctx, dead).FirstErr()
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := e.cl.ProduceSync(pctx, dead).FirstErr()
 		cancel()
 		if err == nil {
 			return true
 		}
-		if errors.Is(err, kgo.ErrClientClosed) {
+		if ctx.Err() != nil || errors.Is(err, kgo.ErrClientClosed) {
 			return false
 		}
 		e.log.Warn("dlq produce failed, retrying", zap.String("target", t.Name), zap.Error(err))
-		time.Sleep(time.Second)
+		if sleep(ctx, time.Second) != nil {
+			return false
+		}
 	}
 }
 

@@ -24,8 +24,8 @@ type sender struct {
 	breaker *breaker
 	sem     chan struct{}
 	// finish is called once per batch, from the batch's goroutine, when
-	// every request of it acked or gave up.
-	finish func(*batch)
+	// every request of it acked or gave up; ctx is the sender's.
+	finish func(context.Context, *batch)
 
 	mu     sync.Mutex
 	queue  []*unit
@@ -34,7 +34,7 @@ type sender struct {
 	wg     sync.WaitGroup
 }
 
-func newSender(cfg *pipeline.Target, tgt target.Target, log *zap.Logger, m *metrics, finish func(*batch)) *sender {
+func newSender(cfg *pipeline.Target, tgt target.Target, log *zap.Logger, m *metrics, finish func(context.Context, *batch)) *sender {
 	s := &sender{
 		cfg: cfg, tgt: tgt, log: log, m: m, finish: finish,
 		gate: newGate(cfg.Rate, cfg.Burst),
@@ -155,7 +155,7 @@ func (s *sender) send(ctx context.Context, b *batch) {
 		return // not finished: the changes are not done, their offsets not committed
 	}
 	b.finished = time.Now()
-	s.finish(b)
+	s.finish(ctx, b)
 }
 
 // attempt makes r's request until it is acked or given up.
