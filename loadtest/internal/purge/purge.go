@@ -153,6 +153,15 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 	for _, t := range p.targetNames() {
 		reqs0[t], _ = stack.Metric(ctx, admin, "freshet_invalidator_requests_total", `target="`+t+`"`)
 	}
+	hist := func() (map[string]map[float64]float64, map[float64]float64) {
+		per := map[string]map[float64]float64{}
+		for _, t := range p.targetNames() {
+			per[t], _ = stack.Histogram(ctx, admin, "freshet_invalidator_purge_latency_seconds", `target="`+t+`"`)
+		}
+		last, _ := stack.Histogram(ctx, admin, "freshet_invalidator_commit_to_last_ack_seconds")
+		return per, last
+	}
+	hist0, last0 := hist()
 	db, err := pgraw.Connect(ctx, st.PostgresDSN())
 	if err != nil {
 		return err
@@ -190,7 +199,13 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 	wrote := written.Load()
 	// Wait until every target acked every change (or 30 s).
 	t0 := time.Now()
-	for obs.pending(len(p.targetNames())) > 0 && time.Since(t0) < 30*time.Second && ctx.Err() == nil {
+	// Until every change is acked by every target: the invalidator holds
+	// none in flight (or every ack is on edge.purges); at most 60 s.
+	for time.Since(t0) < 60*time.Second && ctx.Err() == nil {
+		inFlight, err := stack.Metric(ctx, admin, "freshet_invalidator_in_flight_changes")
+		if err == nil && inFlight == 0 && time.Since(t0) > time.Second || obs.pending(len(p.targetNames())) == 0 {
+			break
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	obs.stop()
@@ -199,6 +214,7 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 		v, _ := stack.Metric(ctx, admin, "freshet_invalidator_requests_total", `target="`+t+`"`)
 		reqs[t] = v - reqs0[t]
 	}
+	hist1, last1 := hist()
 	base := p.baselines(ctx, st)
 
 	obs.mu.Lock()
@@ -232,20 +248,30 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 	}
 	ls := lastL.Summarize()
 	res.Add(report.F("rows written", float64(wrote)/p.Duration.Seconds(), "changes/s").Noted("%d rows in %s", wrote, p.Duration))
-	res.Add(report.F(fmt.Sprintf("commit→last ack p99, %d targets", len(p.targetNames())), ls.P99, "ms").AtMost(50).
-		Against("slowest raw purge round trip p99", worstBase).
-		Noted("p50 %.1f, p95 %.1f, max %.1f ms; %d changes acked by every target of %d written", ls.P50, ls.P95, ls.Max, complete, wrote))
+	name := fmt.Sprintf("commit→last ack p99, %d targets", len(p.targetNames()))
+	if b, n := stack.BucketQuantile(last0, last1, 0.99); ls.Count == 0 && n > 0 {
+		// The audit records did not cover every target (see the
+		// missing lines): the invalidator's own histogram says it.
+		res.Add(report.F(name+" (histogram bucket)", b*1000, "ms").AtMost(50).Against("slowest raw purge round trip p99", worstBase).
+			Noted("upper bound of the bucket holding p99 of commit_to_last_ack_seconds over %.0f changes", n))
+	} else {
+		res.Add(report.F(name, ls.P99, "ms").AtMost(50).Against("slowest raw purge round trip p99", worstBase).
+			Noted("p50 %.1f, p95 %.1f, max %.1f ms; %d changes acked by every target of %d written", ls.P50, ls.P95, ls.Max, complete, wrote))
+	}
 	var total, uncoalesced float64
 	for _, t := range p.targetNames() {
+		kind := p.kindOf(t)
 		l := perTarget[t]
 		if l == nil {
-			res.Missing = append(res.Missing, "no audit record of target "+t)
-			continue
+			res.Missing = append(res.Missing, "no audit record of target "+t+" on edge.purges (see the invalidator's log): its figure is the histogram's bucket bound")
+			b, n := stack.BucketQuantile(hist0[t], hist1[t], 0.99)
+			res.Add(report.F("commit→ack p99, "+t+" (histogram bucket)", b*1000, "ms").Against("raw "+kind+" request p99", base[kind]).
+				Noted("upper bound of the bucket holding p99 of purge_latency_seconds over %.0f changes", n))
+		} else {
+			s := l.Summarize()
+			res.Add(report.F("commit→ack p99, "+t, s.P99, "ms").Against("raw "+kind+" request p99", base[kind]).
+				Noted("p50 %.1f, p95 %.1f, max %.1f ms over %d changes", s.P50, s.P95, s.Max, s.Count))
 		}
-		s := l.Summarize()
-		kind := p.kindOf(t)
-		res.Add(report.F("commit→ack p99, "+t, s.P99, "ms").Against("raw "+kind+" request p99", base[kind]).
-			Noted("p50 %.1f, p95 %.1f, max %.1f ms over %d changes", s.P50, s.P95, s.Max, s.Count))
 		total += reqs[t]
 		uncoalesced += float64(wrote) * float64(perChange(kind))
 	}

@@ -106,7 +106,10 @@ type Result struct {
 	Started  time.Time       `json:"started"`
 	Seconds  float64         `json:"seconds"`
 	Load     stats.LoadStats `json:"load"`
-	Figures  []*Figure       `json:"figures"`
+	// SettleSeconds is how long the run waited, before the scenario, for
+	// the stack to be idle (the previous scenario's backlog).
+	SettleSeconds float64   `json:"settle_seconds"`
+	Figures       []*Figure `json:"figures"`
 	// CPU is the CPU time each part of the stack spent during the
 	// scenario, in seconds, by part (postgres, kafka, cdc-ingestor...).
 	CPU map[string]float64 `json:"cpu_seconds,omitempty"`

@@ -109,6 +109,7 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Result {
 	}
 	ctx, cancel := b.Context(ctx)
 	defer cancel()
+	res.SettleSeconds = env.settle(ctx)
 	fmt.Fprintf(env.Out, "== %s: %s (at most %s)\n", sc.Name(), sc.Title(), b.Duration)
 	load := stats.StartLoadSampler(time.Second)
 	cpu := env.Stack.CPU()
@@ -161,4 +162,40 @@ func (e *Env) printProgress(name string, load *stats.LoadSampler) func() {
 
 func newGet(ctx context.Context, url string) (*http.Request, error) {
 	return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+}
+
+// settle waits, before a scenario, until the stack is idle (its processes,
+// not this one, use under 0.3 of a core for two seconds running), so that
+// one scenario's backlog is not measured in the next; at most 2 minutes.
+// It returns how long it waited.
+func (e *Env) settle(ctx context.Context) float64 {
+	start := time.Now()
+	quiet := 0
+	prev := e.Stack.CPU()
+	for time.Since(start) < 2*time.Minute && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		now := e.Stack.CPU()
+		var used float64
+		for part, v := range stack.Since(prev, now) {
+			if part != "load generator" {
+				used += v
+			}
+		}
+		prev = now
+		if used < 0.3 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == 2 {
+			break
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		fmt.Fprintf(e.Out, "  waited %.0f s for the stack to be idle\n", d.Seconds())
+	}
+	return time.Since(start).Seconds()
 }

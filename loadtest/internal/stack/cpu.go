@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -223,4 +224,71 @@ func httpGet(ctx context.Context, url string) (readCloser, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return resp.Body, nil
+}
+
+// Histogram reads the cumulative buckets of a Prometheus histogram (the
+// series <name>_bucket whose labels contain every one of match), summed
+// over the other labels: upper bound -> count.
+func Histogram(ctx context.Context, admin, name string, match ...string) (map[float64]float64, error) {
+	body, err := httpGet(ctx, "http://"+admin+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	out := map[float64]float64{}
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name+"_bucket{") {
+			continue
+		}
+		ok := true
+		for _, m := range match {
+			ok = ok && strings.Contains(l, m)
+		}
+		i := strings.Index(l, `le="`)
+		if !ok || i < 0 {
+			continue
+		}
+		rest := l[i+4:]
+		j := strings.IndexByte(rest, '"')
+		if j < 0 {
+			continue
+		}
+		le, err := strconv.ParseFloat(rest[:j], 64) // "+Inf" parses as +Inf
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(l)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			out[le] += v
+		}
+	}
+	return out, sc.Err()
+}
+
+// BucketQuantile returns the upper bound of the bucket that holds the q-th
+// quantile (0 < q <= 1) of the observations between two readings of a
+// cumulative histogram, and how many observations there were. The true
+// quantile is at most that bound.
+func BucketQuantile(before, after map[float64]float64, q float64) (bound, n float64) {
+	les := make([]float64, 0, len(after))
+	for le := range after {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	if len(les) == 0 {
+		return 0, 0
+	}
+	total := after[les[len(les)-1]] - before[les[len(les)-1]]
+	if total <= 0 {
+		return 0, 0
+	}
+	for _, le := range les {
+		if after[le]-before[le] >= q*total {
+			return le, total
+		}
+	}
+	return les[len(les)-1], total
 }
