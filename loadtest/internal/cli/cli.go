@@ -83,8 +83,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.rates, "rates", "", "freshness: write phases rate:duration,... (default 1000:15s,5000:15s; -long 1000:60s,5000:60s)")
 	fs.DurationVar(&o.broadcast, "broadcast-every", time.Second, "freshness: a breaking change (to every channel client) this often; 0 for none")
 	fs.IntVar(&o.gateways, "gateways", 1, "freshness: gateway replicas the clients spread over")
-	fs.IntVar(&o.sseIdle, "sse-idle", 0, "sse: idle streams (default 20,000; -long 50,000)")
-	fs.IntVar(&o.sseReplicas, "sse-replicas", 0, "sse: gateway replicas (default 2; -long 4)")
+	fs.IntVar(&o.sseIdle, "sse-idle", 0, "sse: idle streams (default 50,000)")
+	fs.IntVar(&o.sseReplicas, "sse-replicas", 0, "sse: gateway replicas (default 4: ~12,500 streams each)")
 	fs.IntVar(&o.sseBroadcast, "sse-broadcast", 20, "sse: events broadcast to every idle stream")
 	fs.IntVar(&o.sseStorm, "sse-storm", 10000, "sse: clients of the reconnect storm")
 	fs.Float64Var(&o.purgeRate, "purge-rate", 500, "purge: changes per second written while purges are measured")
@@ -149,10 +149,8 @@ var builders = map[string]func(o *options) (scenario.Scenario, error){
 		return p, nil
 	},
 	"sse": func(o *options) (scenario.Scenario, error) {
-		s := &ssecap.SSE{Idle: 20000, Replicas: 2, Broadcast: o.sseBroadcast, Storm: o.sseStorm}
-		if o.long {
-			s.Idle, s.Replicas = 50000, 4
-		}
+		// The sizes are cheap enough for the short run too.
+		s := &ssecap.SSE{Idle: 50000, Replicas: 4, Broadcast: o.sseBroadcast, Storm: o.sseStorm}
 		if o.sseIdle > 0 {
 			s.Idle = o.sseIdle
 		}
