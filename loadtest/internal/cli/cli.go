@@ -31,6 +31,30 @@ import (
 var subcommands = map[string]func(ctx context.Context, args []string) error{
 	ssecap.WorkerCommand:  ssecap.RunWorker,
 	ssecap.MinimalCommand: ssecap.RunMinimal,
+	"markdown":            markdown,
+}
+
+// markdown is `freshet-load markdown results.json`: the figures of a run as
+// a Markdown table, and the CPU by part of the stack, for
+// docs/benchmarks.md.
+func markdown(_ context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: freshet-load markdown <results.json>")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := report.ReadJSON(f)
+	if err != nil {
+		return err
+	}
+	if err := r.WriteMarkdown(os.Stdout); err != nil {
+		return err
+	}
+	fmt.Println()
+	return r.WriteCPU(os.Stdout)
 }
 
 // Main is the command.

@@ -285,11 +285,13 @@ func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Resu
 		}
 		start := time.Now()
 		rows0 := w.rows.Load()
+		load := stats.StartLoadSampler(time.Second)
 		if err := w.write(ctx, p.Rate, p.Duration, f.BroadcastEvery); err != nil {
+			load.Stop()
 			stopRaw()
 			return err
 		}
-		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0}
+		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0, load: load.Stop()}
 	}
 	// Drain: until nothing arrives for 2 s, at most 20 s.
 	env.Progress(func() string { return fmt.Sprintf("draining: %d deliveries received", received.Load()) })
@@ -451,6 +453,7 @@ type window struct {
 	phase    Phase
 	from, to time.Time
 	rows     int64
+	load     stats.LoadStats // while the phase's rows were written
 }
 
 // writer writes content rows at a rate, in a transaction every 10 ms,
@@ -674,6 +677,7 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 		}
 	}
 	for _, win := range windows {
+		first := len(res.Figures)
 		label := fmt.Sprintf("%.0f/s", win.phase.Rate)
 		in := func(t time.Time) bool { return !t.Before(win.from) && t.Before(win.to) }
 		var all stats.Latencies
@@ -783,6 +787,9 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 			}
 		} else {
 			res.Missing = append(res.Missing, label+": stage shares: no delivery joined with its trace")
+		}
+		for _, f := range res.Figures[first:] {
+			f.Load = win.load // the phase's, not the whole scenario's
 		}
 	}
 	res.Add(report.F("duplicate deliveries", float64(dups), "count").AtMost(0))

@@ -122,7 +122,7 @@ func (f *Flood) events(run string) ([]*events.LatencySample, []*events.RumBeacon
 	for i := range beacons {
 		beacons[i] = &events.RumBeacon{
 			EventID: events.ID("lt-beacon", run, strconv.Itoa(i)), ReceivedAt: now, SessionID: "s" + strconv.Itoa(i%5000),
-			UserHash: "h" + strconv.Itoa(i%20000), Route: "/news/{slug}", DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
+			UserHash: fmt.Sprintf("%064x", i%20000), Route: "/news/{slug}", DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
 			Metrics: []events.WebVital{
 				{Name: events.VitalLCP, Value: 1800, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v1"},
 				{Name: events.VitalINP, Value: 120, Rating: events.RatingGood, NavigationType: events.NavNavigate, ID: "v2"},

@@ -299,3 +299,51 @@ func thousands(n int64) string {
 	}
 	return b.String()
 }
+
+// WriteMarkdown writes the figures as a Markdown table (for
+// docs/benchmarks.md): scenario, figure, value, target and whether it was
+// met, baseline, ratio, load average, note.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	fmt.Fprintln(w, "| scenario | figure | value | target | baseline (same run) | ratio | load 1-min mean (max) | note |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, res := range r.Results {
+		if res.Error != "" {
+			fmt.Fprintf(w, "| %s | error: %s | | | | | | |\n", res.Scenario, mdEscape(res.Error))
+		}
+		for _, f := range res.Figures {
+			target := ""
+			if f.Target != nil {
+				target = f.Target.String() + " " + f.Unit
+				if *f.Met {
+					target += ": met"
+				} else {
+					target += ": **missed**"
+				}
+			}
+			base, ratio := "", ""
+			if f.Baseline != nil {
+				base = fmt.Sprintf("%s %s (%s)", num(f.Baseline.Value), f.Unit, f.Baseline.Name)
+			}
+			if f.Ratio != nil {
+				ratio = fmt.Sprintf("%.2f", *f.Ratio)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s %s | %s | %s | %s | %.1f (%.1f) | %s |\n", res.Scenario, mdEscape(f.Name), num(f.Value), f.Unit,
+				target, mdEscape(base), ratio, f.Load.Mean, f.Load.Max, mdEscape(f.Note))
+		}
+		for _, m := range res.Missing {
+			fmt.Fprintf(w, "| %s | missing: %s | | | | | | |\n", res.Scenario, mdEscape(m))
+		}
+	}
+	return nil
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(oneLine(s), "|", `\|`) }
+
+// ReadJSON reads a report written by WriteJSON.
+func ReadJSON(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

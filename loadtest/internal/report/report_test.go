@@ -57,3 +57,20 @@ func TestReportOutputs(t *testing.T) {
 		t.Errorf("cpu line: %s", cpu.String())
 	}
 }
+
+func TestMarkdown(t *testing.T) {
+	res := &Result{Scenario: "sse"}
+	res.Add(F("storm | all resumed", 4.2, "s").AtMost(5).Against("minimal", 2.1))
+	res.Missing = []string{"x"}
+	var b bytes.Buffer
+	(&Report{Results: []*Result{res}}).WriteMarkdown(&b)
+	for _, want := range []string{`storm \| all resumed`, "≤ 5 s: met", "2.00", "missing: x"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
+	back, err := ReadJSON(strings.NewReader(`{"results":[{"scenario":"cdc"}]}`))
+	if err != nil || back.Results[0].Scenario != "cdc" {
+		t.Fatalf("ReadJSON: %v %+v", err, back)
+	}
+}
