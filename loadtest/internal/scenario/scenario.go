@@ -62,6 +62,7 @@ type Prep struct {
 
 // Env is what a scenario runs against.
 type Env struct {
+	// Stack is the running stack (nil only in tests of this package).
 	Stack *stack.Stack
 	Out   io.Writer
 	// Self is the load generator's executable, for worker processes.
@@ -109,15 +110,23 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Result {
 	}
 	ctx, cancel := b.Context(ctx)
 	defer cancel()
-	res.SettleSeconds = env.settle(ctx)
+	if env.Stack != nil {
+		res.SettleSeconds = env.settle(ctx)
+	}
 	fmt.Fprintf(env.Out, "== %s: %s (at most %s)\n", sc.Name(), sc.Title(), b.Duration)
 	load := stats.StartLoadSampler(time.Second)
-	cpu := env.Stack.CPU()
+	var cpu map[string]float64
+	prof := &profiler{}
+	if env.Stack != nil {
+		cpu = env.Stack.CPU()
+		prof = env.startProfiles(ctx, sc.Name())
+	}
 	stopProgress := env.printProgress(sc.Name(), load)
-	prof := env.startProfiles(ctx, sc.Name())
 	err := sc.Run(ctx, env, res)
 	stopProgress()
-	res.CPU = stack.Since(cpu, env.Stack.CPU())
+	if env.Stack != nil {
+		res.CPU = stack.Since(cpu, env.Stack.CPU())
+	}
 	res.Finish(load.Stop())
 	res.Profiles = prof.stop()
 	if err != nil {
