@@ -137,14 +137,15 @@ func run(ctx context.Context) error {
 		Topics: map[rows.Kind]string{
 			rows.Beacons: sc.BeaconsTopic, rows.Latency: sc.LatencyTopic, rows.Purges: sc.PurgesTopic, rows.Deliveries: sc.DeliveriesTopic,
 		},
-		DLQTopics:     sc.DLQTopics,
-		ClickHouse:    cfg.ClickHouse.Options(),
-		BatchRows:     sc.BatchRows,
-		BatchInterval: sc.BatchInterval,
-		MaxBackoff:    sc.MaxBackoff,
-		FetchMaxBytes: int32(sc.FetchMaxBytes),
-		RetentionDays: sc.RetentionDays,
-		EnsureTopics:  sc.EnsureTopics,
+		DLQTopics:      sc.DLQTopics,
+		ClickHouse:     cfg.ClickHouse.Options(),
+		BatchRows:      sc.BatchRows,
+		BatchInterval:  sc.BatchInterval,
+		MaxBackoff:     sc.MaxBackoff,
+		FetchMaxBytes:  int32(sc.FetchMaxBytes),
+		RetentionDays:  sc.RetentionDays,
+		SessionTimeout: sc.SessionTimeout,
+		EnsureTopics:   sc.EnsureTopics,
 	}
 	log.Info("starting", zap.Object("kafka", scfg.Kafka), zap.Strings("clickhouse", cfg.ClickHouse.Addr),
 		zap.String("database", cfg.ClickHouse.Database), zap.String("group", sc.Group), zap.String("pipeline", cfg.Pipeline))

@@ -21,7 +21,7 @@ type Config struct {
 type ClickHouse struct {
 	// Addr lists the servers, host:port of the native protocol. Default
 	// 127.0.0.1:9000.
-	Addr []string `env:"ADDR" default:"127.0.0.1:9000" help:"ClickHouse servers, host:port of the native protocol (comma-separated)."`
+	Addr []string `env:"ADDR" default:"127.0.0.1:9000" help:"ClickHouse servers, host:port of the native protocol."`
 	// Database is created if missing. Default freshet.
 	Database string `env:"DATABASE" default:"freshet" help:"Database of the tables (created if missing)."`
 	// User is the ClickHouse user. Default default.
@@ -87,10 +87,13 @@ type Sink struct {
 	MaxBackoff time.Duration `env:"MAX_BACKOFF" default:"30s" help:"Longest wait between two attempts at an insert while ClickHouse is unavailable (exponential from 200ms)."`
 	// FetchMaxBytes bounds a fetch response. Default 16MiB.
 	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"16MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
+	// SessionTimeout is how long the group waits for a crashed instance.
+	// Default 10s.
+	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
 	// RetentionDays is how long rows are kept. Default 30.
 	RetentionDays int `env:"RETENTION_DAYS" default:"30" help:"Days rows are kept: a TTL on ClickHouse 19.6 and later, dropped day partitions (hourly) before."`
 	// EnsureTopics creates missing topics. Default true.
-	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (the inputs, their DLQs and the DLQ topics) with the pipeline's settings; refuse incompatible existing ones."`
+	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing input topics and their DLQs with the pipeline's settings; refuse incompatible existing ones."`
 	// Pprof serves /debug/pprof/ on the admin listener. Default false.
 	Pprof bool `env:"PPROF" default:"false" help:"Serve /debug/pprof/ on the admin listener."`
 }
@@ -108,6 +111,9 @@ func (s *Sink) Validate() error {
 	}
 	if s.FetchMaxBytes < 64*config.KiB || s.FetchMaxBytes > 1<<30 {
 		return config.FieldErrorf("FetchMaxBytes", "must be between 64KiB and 1GiB")
+	}
+	if s.SessionTimeout < time.Second {
+		return config.FieldErrorf("SessionTimeout", "must be at least 1s")
 	}
 	if s.RetentionDays < 1 {
 		return config.FieldErrorf("RetentionDays", "must be at least 1")

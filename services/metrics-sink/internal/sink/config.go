@@ -39,6 +39,9 @@ type Config struct {
 	// FetchMaxBytes bounds a fetch response, hence what the client buffers
 	// while the loop waits for ClickHouse. Zero means 16 MiB.
 	FetchMaxBytes int32
+	// SessionTimeout is how long the group waits for a silent member
+	// before its partitions move. Zero means 10s.
+	SessionTimeout time.Duration
 	// RetentionDays is how long rows are kept. Zero means 30.
 	RetentionDays int
 	// EnsureTopics creates the topics that are missing.
@@ -59,6 +62,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = 16 << 20
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.RetentionDays == 0 {
 		c.RetentionDays = 30

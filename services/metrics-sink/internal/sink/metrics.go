@@ -3,6 +3,7 @@ package sink
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
+	read      *prometheus.CounterVec
 	rows      *prometheus.CounterVec
 	skipped   *prometheus.CounterVec
 	batches   prometheus.Counter
@@ -17,6 +18,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		read: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "freshet_sink_records_total",
+			Help: "Records read from Kafka, by topic."}, []string{"topic"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "freshet_sink_rows_total",
 			Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "freshet_sink_duplicates_skipped_total",
@@ -39,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dropParts: prometheus.NewCounter(prometheus.CounterOpts{Name: "freshet_sink_partitions_dropped_total",
 			Help: "Day partitions dropped for retention (servers without TTL)."}),
 	}
-	for _, c := range []prometheus.Collector{m.rows, m.skipped, m.batches, m.insertSec, m.errors, m.dlq, m.minimized, m.up, m.pending, m.dropParts} {
+	for _, c := range []prometheus.Collector{m.read, m.rows, m.skipped, m.batches, m.insertSec, m.errors, m.dlq, m.minimized, m.up, m.pending, m.dropParts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -212,6 +212,7 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 	if !ok {
 		return nil
 	}
+	s.m.read.WithLabelValues(r.Topic).Inc()
 	if k == rows.DLQ {
 		h := make(map[string]string, len(r.Headers))
 		for _, x := range r.Headers {
@@ -575,6 +576,7 @@ func (s *Sink) prepareKafka(ctx context.Context) error {
 		kgo.ConsumeTopics(s.topics()...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(s.cfg.FetchMaxBytes, 4<<20)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
