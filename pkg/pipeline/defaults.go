@@ -101,7 +101,7 @@ var cloudflarePlans = map[string]struct {
 
 // Defaults of every target.
 const (
-	defaultCoalesce       = 50 * time.Millisecond
+	defaultCoalesce       = 20 * time.Millisecond
 	defaultConcurrency    = 4
 	defaultTimeout        = 5 * time.Second
 	defaultAttempts       = 8

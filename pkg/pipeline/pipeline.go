@@ -453,7 +453,7 @@ type Target struct {
 	// supports it (varnish keys, fastly); cloudflare refuses it.
 	Soft bool `yaml:"soft"`
 	// Coalesce is how long purges to this target are gathered before a
-	// batch is sent. Default 50ms.
+	// batch is sent. Default 20ms.
 	Coalesce time.Duration `yaml:"coalesce"`
 	// MaxKeys per request. Default and upper limit: varnish 100 (default;
 	// no limit), fastly 256, cloudflare 100, http 100 (no limit).

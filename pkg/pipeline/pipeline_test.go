@@ -163,10 +163,10 @@ func TestDefaults(t *testing.T) {
 		coalesce, timeout        time.Duration
 		attempts, failures, conc int
 	}{
-		{"v", 100, 1, 0, 0, "http://cache:6081/", "cache:6081", "", 50 * time.Millisecond, 5 * time.Second, 8, 5, 4},
-		{"f", 256, 1, 0, 0, "https://api.fastly.com", "", "", 50 * time.Millisecond, 5 * time.Second, 8, 5, 4},
-		{"c", 100, 100, 50, 10, "https://api.cloudflare.com/client/v4", "", "", 50 * time.Millisecond, 5 * time.Second, 8, 5, 4},
-		{"h", 100, 100, 3, 2.5, "https://purger.internal/purge", "", "POST", 50 * time.Millisecond, 5 * time.Second, 8, 5, 4},
+		{"v", 100, 1, 0, 0, "http://cache:6081/", "cache:6081", "", 20 * time.Millisecond, 5 * time.Second, 8, 5, 4},
+		{"f", 256, 1, 0, 0, "https://api.fastly.com", "", "", 20 * time.Millisecond, 5 * time.Second, 8, 5, 4},
+		{"c", 100, 100, 50, 10, "https://api.cloudflare.com/client/v4", "", "", 20 * time.Millisecond, 5 * time.Second, 8, 5, 4},
+		{"h", 100, 100, 3, 2.5, "https://purger.internal/purge", "", "POST", 20 * time.Millisecond, 5 * time.Second, 8, 5, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
