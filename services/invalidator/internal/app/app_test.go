@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,19 @@ func TestStartsWithTheRunnersVariables(t *testing.T) {
 		"FRESHET_INVALIDATOR_PURGES_TOPIC=" + kt.Topic("edge.purges"),
 		"FRESHET_INVALIDATOR_LATENCY_TOPIC=" + kt.Topic("pipeline.latency"),
 	}})
+	// The admin listener serves the per-target metrics of the pipeline's
+	// varnish target.
+	resp, err := http.Get("http://" + c.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`freshet_invalidator_breaker_state{target="varnish"} 0`, `freshet_invalidator_queue_depth{target="varnish"} 0`, "freshet_invalidator_in_flight_changes 0"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	c.Stop(t) // SIGTERM: a clean exit, status 0
 }
 

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/freshet/freshet/pkg/pipeline"
+)
+
+// newBatch deduplicates what the units purge, splits it into requests of
+// one kind within the target's limits, and knows which units each request
+// serves (those a failure sends to the DLQ).
+func TestNewBatchSplitsWithinLimits(t *testing.T) {
+	tg := &pipeline.Target{Type: pipeline.TargetVarnish, MaxKeys: 2, MaxURLs: 1, Soft: true}
+	now := time.Now()
+	units := []*unit{
+		{purge: pipeline.Purge{Keys: []string{"a", "b"}, URLs: []string{"/x"}}, queuedAt: now},
+		{purge: pipeline.Purge{Keys: []string{"b", "c"}, Prefixes: []string{"/p/"}}, queuedAt: now.Add(-time.Second)},
+		{purge: pipeline.Purge{Keys: []string{"a"}, URLs: []string{"/x"}}, queuedAt: now},
+	}
+	b := newBatch(tg, units)
+	type req struct {
+		keys, urls, prefixes []string
+		soft                 bool
+		units                []int
+	}
+	var got []req
+	for _, r := range b.reqs {
+		got = append(got, req{r.req.Keys, r.req.URLs, r.req.Prefixes, r.req.Soft, r.units})
+	}
+	want := []req{
+		{keys: []string{"a", "b"}, soft: true, units: []int{0, 2, 1}},
+		{keys: []string{"c"}, soft: true, units: []int{1}},
+		{urls: []string{"/x"}, units: []int{0, 2}},
+		{prefixes: []string{"/p/"}, units: []int{1}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("requests\n%+v\nwant\n%+v", got, want)
+	}
+	if !b.oldest.Equal(now.Add(-time.Second)) {
+		t.Errorf("oldest = %v", b.oldest)
+	}
+	if u := union([]pipeline.Purge{units[0].purge, units[1].purge, units[2].purge}); !reflect.DeepEqual(u.Keys, []string{"a", "b", "c"}) || !reflect.DeepEqual(u.URLs, []string{"/x"}) {
+		t.Errorf("union = %+v", u)
+	}
+}
+
+// The breaker opens after its threshold of failures, makes requests wait
+// for the cooldown, lets one probe through, and closes on its success or
+// opens again on its failure.
+func TestBreaker(t *testing.T) {
+	var states []int
+	b := &breaker{threshold: 2, cooldown: time.Second, onChange: func(s int) { states = append(states, s) }}
+	t0 := time.Now()
+	for range 2 {
+		if ok, _ := b.allow(t0); !ok {
+			t.Fatal("closed breaker refused")
+		}
+		b.record(false, t0)
+	}
+	if ok, wait := b.allow(t0.Add(100 * time.Millisecond)); ok || wait != 900*time.Millisecond {
+		t.Fatalf("open breaker: %v, wait %s", ok, wait)
+	}
+	if ok, _ := b.allow(t0.Add(time.Second)); !ok {
+		t.Fatal("no probe after the cooldown")
+	}
+	if ok, _ := b.allow(t0.Add(time.Second)); ok {
+		t.Fatal("a second request while the probe is out")
+	}
+	b.record(false, t0.Add(time.Second)) // the probe failed: open again
+	if ok, _ := b.allow(t0.Add(1500 * time.Millisecond)); ok {
+		t.Fatal("reopened breaker let a request through")
+	}
+	if ok, _ := b.allow(t0.Add(2 * time.Second)); !ok {
+		t.Fatal("no second probe")
+	}
+	b.record(true, t0.Add(2*time.Second))
+	if ok, _ := b.allow(t0.Add(2 * time.Second)); !ok {
+		t.Fatal("closed again, yet refused")
+	}
+	if want := []int{breakerOpen, breakerHalfOpen, breakerOpen, breakerHalfOpen, breakerClosed}; !reflect.DeepEqual(states, want) {
+		t.Errorf("states %v, want %v", states, want)
+	}
+}
+
+// The gate spends its burst, then grants at its rate; a pause holds every
+// request until its end.
+func TestGate(t *testing.T) {
+	g := newGate(10, 2)
+	t0 := time.Now()
+	if g.reserve(t0) != 0 || g.reserve(t0) != 0 {
+		t.Fatal("the burst of 2 was not granted")
+	}
+	if d := g.reserve(t0); d != 100*time.Millisecond {
+		t.Fatalf("third request waits %s, want 100ms at 10/s", d)
+	}
+	if d := g.reserve(t0.Add(100 * time.Millisecond)); d != 0 {
+		t.Fatalf("after 100ms: wait %s", d)
+	}
+	g.pause(t0.Add(5 * time.Second))
+	if d := g.reserve(t0.Add(time.Second)); d != 4*time.Second {
+		t.Fatalf("paused: wait %s, want 4s", d)
+	}
+	if d := newGate(0, 0).reserve(t0); d != 0 {
+		t.Fatalf("no rate: wait %s", d)
+	}
+}
