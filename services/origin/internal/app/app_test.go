@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,12 +17,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/pkg/config"
+	"github.com/freshet/freshet/pkg/lifecycle"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/origin/internal/app"
 )
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, testenv.NeedPostgres)
+	// TestSecretsNeverLogged runs the origin as a separate process: this
+	// binary, in service mode.
+	testenv.ServiceMain(m, func() { lifecycle.Main(app.Name, app.Main(nil, os.Stdout)) }, testenv.NeedPostgres)
 }
 
 var repoRoot = filepath.Join("..", "..", "..", "..")
