@@ -28,7 +28,6 @@ import (
 	"github.com/freshet/freshet/loadtest/internal/safety"
 	"github.com/freshet/freshet/loadtest/internal/scenario"
 	"github.com/freshet/freshet/loadtest/internal/stats"
-	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
 )
 
@@ -160,31 +159,20 @@ func (c *CDC) Run(ctx context.Context, env *scenario.Env, res *report.Result) er
 	env.Progress(func() string {
 		return fmt.Sprintf("steady %.0f/s: %d rows written, %d changes on Kafka", c.SteadyRate, written.Load(), obs.changes.Load())
 	})
-	wctx, cancel := context.WithTimeout(ctx, c.SteadyDuration)
 	s0 := time.Now()
 	steadyWritten := 0
-	pacer := safety.NewPacer(100, int64(c.SteadyDuration/(10*time.Millisecond))+1, 10)
-	var carry float64
-	for {
-		n := pacer.Take(wctx)
-		if n == 0 {
-			break
-		}
-		carry += c.SteadyRate / 100 * float64(n)
-		rows := int(carry)
-		carry -= float64(rows)
-		if rows == 0 {
-			continue
-		}
-		if err := insert(wctx, db, run, "steady", steadyWritten, rows); err != nil && wctx.Err() == nil {
-			cancel()
-			stopRaw()
+	err = scenario.Paced(ctx, c.SteadyRate, c.SteadyDuration, func(rows int) error {
+		if err := insert(ctx, db, run, "steady", steadyWritten, rows); err != nil {
 			return err
 		}
 		steadyWritten += rows
 		written.Add(int64(rows))
+		return nil
+	})
+	if err != nil {
+		stopRaw()
+		return err
 	}
-	cancel()
 	s1 := time.Now()
 	time.Sleep(time.Second) // the last acks
 	stopRaw()
@@ -226,10 +214,7 @@ func insert(ctx context.Context, db *pgx.Conn, run, phase string, first, n int) 
 
 // observer counts content.changes and keeps the ingestor's latency samples.
 type observer struct {
-	cl      *kgo.Client
-	cancel  context.CancelFunc
-	done    chan struct{}
-	once    sync.Once
+	ob      *scenario.Observer
 	changes atomic.Int64
 	last    atomic.Int64 // unix ns of the last change received
 	mu      sync.Mutex
@@ -242,45 +227,22 @@ type sample struct {
 }
 
 func startObserver(ctx context.Context, env *scenario.Env) (*observer, error) {
-	cl, err := env.Kafka(kgo.ConsumeTopics("content.changes", "pipeline.latency"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	cd, err := codec.New()
-	if err != nil {
-		cl.Close()
-		return nil, err
-	}
-	octx, cancel := context.WithCancel(ctx)
-	o := &observer{cl: cl, cancel: cancel, done: make(chan struct{})}
-	pctx, pcancel := context.WithTimeout(octx, 2*time.Second)
-	cl.PollFetches(pctx)
-	pcancel()
-	go func() {
-		defer close(o.done)
-		for octx.Err() == nil {
-			fs := cl.PollFetches(octx)
-			now := time.Now()
-			fs.EachRecord(func(r *kgo.Record) {
-				if r.Topic == "content.changes" {
-					o.changes.Add(1)
-					o.last.Store(now.UnixNano())
-					return
-				}
-				ev, _, err := cd.DecodeTyped(octx, r.Value)
-				if err != nil {
-					return
-				}
-				if s, ok := ev.(*events.LatencySample); ok && s.Service == "cdc-ingestor" && s.Stage == "commit_to_ack" {
-					o.mu.Lock()
-					o.lat = append(o.lat, sample{s.At, s.Duration})
-					o.mu.Unlock()
-				}
-			})
-		}
-	}()
-	return o, nil
+	o := &observer{}
+	ob, err := env.Observe(ctx, []string{"content.changes", "pipeline.latency"}, scenario.ObserveOptions{Raw: []string{"content.changes"}},
+		func(now time.Time, r *kgo.Record, ev events.Event) {
+			if r.Topic == "content.changes" {
+				o.changes.Add(1)
+				o.last.Store(now.UnixNano())
+				return
+			}
+			if s, ok := ev.(*events.LatencySample); ok && s.Service == "cdc-ingestor" && s.Stage == "commit_to_ack" {
+				o.mu.Lock()
+				o.lat = append(o.lat, sample{s.At, s.Duration})
+				o.mu.Unlock()
+			}
+		})
+	o.ob = ob
+	return o, err
 }
 
 func (o *observer) lastAt() time.Time { return time.Unix(0, o.last.Load()) }
@@ -298,10 +260,4 @@ func (o *observer) samples(from, to time.Time) *stats.Latencies {
 	return l
 }
 
-func (o *observer) stop() {
-	o.once.Do(func() {
-		o.cancel()
-		<-o.done
-		o.cl.Close()
-	})
-}
+func (o *observer) stop() { o.ob.Stop() }

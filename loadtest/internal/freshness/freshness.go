@@ -34,7 +34,6 @@ import (
 	"github.com/freshet/freshet/loadtest/internal/sseclient"
 	"github.com/freshet/freshet/loadtest/internal/stack"
 	"github.com/freshet/freshet/loadtest/internal/stats"
-	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
 )
 
@@ -198,7 +197,7 @@ func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Resu
 	clients := make([]*client, f.Clients)
 	var received atomic.Int64
 	t0 = time.Now()
-	if err := openAll(ctx, f.Clients, 64, func(i int) error {
+	if err := scenario.Parallel(ctx, f.Clients, 64, func(i int) error {
 		user := fmt.Sprintf("lt%s-%d", run, i)
 		var chans []string
 		if kindOf(i) == kindChannel {
@@ -312,40 +311,6 @@ func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Resu
 
 	f.report(res, clients, obs, windows, rawLat, stale)
 	return nil
-}
-
-// openAll runs open(i) for i in [0, n) with at most par at a time, and
-// returns the first error.
-func openAll(ctx context.Context, n, par int, open func(i int) error) error {
-	sem := make(chan struct{}, par)
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for i := range n {
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := open(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }
 
 // deliveryJSON is the part of the gateway's delivery event read here.
@@ -533,26 +498,11 @@ func (w *writer) insert(c *pgx.Conn, j job) error {
 // write paces transactions for d at rate rows/s (a transaction every 10
 // ms), plus a broadcast row every bcast.
 func (w *writer) write(ctx context.Context, rate float64, d time.Duration, bcast time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	const tick = 10 * time.Millisecond
-	perTick := rate * tick.Seconds()
-	p := safety.NewPacer(1/tick.Seconds(), int64(d/tick)+1, 10)
-	var carry float64
 	lastB := time.Now()
-	for {
-		n := p.Take(ctx)
-		if n == 0 {
-			break
-		}
-		carry += perTick * float64(n)
-		rows := int(carry)
-		carry -= float64(rows)
-		if rows > 0 {
-			select {
-			case w.jobs <- job{rows: rows}:
-			case <-ctx.Done():
-			}
+	err := scenario.Paced(ctx, rate, d, func(rows int) error {
+		select {
+		case w.jobs <- job{rows: rows}:
+		case <-ctx.Done():
 		}
 		if bcast > 0 && time.Since(lastB) >= bcast {
 			lastB = time.Now()
@@ -561,10 +511,14 @@ func (w *writer) write(ctx context.Context, rate float64, d time.Duration, bcast
 			case <-ctx.Done():
 			}
 		}
-	}
+		return nil
+	})
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
-	return w.err
+	if w.err != nil {
+		return w.err
+	}
+	return err
 }
 
 func (w *writer) close() {
@@ -578,89 +532,43 @@ func (w *writer) close() {
 	}
 }
 
-// observer reads content.changes and content.deliveries (read committed)
-// beside the services and keeps the timestamps of each.
+// observer keeps, beside the services, the timestamps of each change
+// (content.changes) and delivery (content.deliveries, read committed).
 type observer struct {
-	cl         *kgo.Client
-	cancel     context.CancelFunc
-	done       chan struct{}
+	ob         *scenario.Observer
 	mu         sync.Mutex
 	produced   map[string]time.Time // change event id -> the ingestor's produced_at
 	traces     map[string]*trace    // delivery event id -> trace
 	changes    atomic.Int64
 	deliveries atomic.Int64
-	once       sync.Once
 }
 
 func startObserver(ctx context.Context, env *scenario.Env) (*observer, error) {
-	cl, err := env.Kafka(kgo.ConsumeTopics("content.changes", "content.deliveries"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	cd, err := codec.New()
-	if err != nil {
-		cl.Close()
-		return nil, err
-	}
-	o := &observer{cl: cl, done: make(chan struct{}), produced: map[string]time.Time{}, traces: map[string]*trace{}}
-	octx, cancel := context.WithCancel(ctx)
-	o.cancel = cancel
-	// Wait for the assignment so that nothing written later is missed.
-	if err := waitAssigned(octx, cl); err != nil {
-		cancel()
-		cl.Close()
-		return nil, err
-	}
-	go func() {
-		defer close(o.done)
-		for octx.Err() == nil {
-			fs := cl.PollFetches(octx)
-			now := time.Now()
-			fs.EachRecord(func(r *kgo.Record) {
-				ev, _, err := cd.DecodeTyped(octx, r.Value)
-				if err != nil {
-					return
-				}
-				o.mu.Lock()
-				switch e := ev.(type) {
-				case *events.ContentChange:
-					o.produced[e.EventID] = e.Trace.ProducedAt
-					o.changes.Add(1)
-				case *events.Delivery:
-					t := &trace{committed: e.Trace.CommittedAt, changeID: e.ChangeEventID, visible: now, user: e.UserID, channel: e.Channel}
-					for _, s := range e.Trace.Stages {
-						if s.Name == "personalizer" {
-							t.personalizer = s.At
-						}
+	o := &observer{produced: map[string]time.Time{}, traces: map[string]*trace{}}
+	ob, err := env.Observe(ctx, []string{"content.changes", "content.deliveries"}, scenario.ObserveOptions{ReadCommitted: true},
+		func(now time.Time, _ *kgo.Record, ev events.Event) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			switch e := ev.(type) {
+			case *events.ContentChange:
+				o.produced[e.EventID] = e.Trace.ProducedAt
+				o.changes.Add(1)
+			case *events.Delivery:
+				t := &trace{committed: e.Trace.CommittedAt, changeID: e.ChangeEventID, visible: now, user: e.UserID, channel: e.Channel}
+				for _, s := range e.Trace.Stages {
+					if s.Name == "personalizer" {
+						t.personalizer = s.At
 					}
-					o.traces[e.EventID] = t
-					o.deliveries.Add(1)
 				}
-				o.mu.Unlock()
-			})
-		}
-	}()
-	return o, nil
+				o.traces[e.EventID] = t
+				o.deliveries.Add(1)
+			}
+		})
+	o.ob = ob
+	return o, err
 }
 
-// waitAssigned polls once so the consumer joins its partitions at their
-// end before any write.
-func waitAssigned(ctx context.Context, cl *kgo.Client) error {
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	cl.PollFetches(pctx)
-	return ctx.Err()
-}
-
-func (o *observer) stop() {
-	o.once.Do(func() {
-		o.cancel()
-		<-o.done
-		o.cl.Close()
-	})
-}
+func (o *observer) stop() { o.ob.Stop() }
 
 // report turns the receipts into figures.
 func (f *Freshness) report(res *report.Result, clients []*client, obs *observer, windows []window, raw []rawSample, stale float64) {

@@ -33,7 +33,6 @@ import (
 	"github.com/freshet/freshet/loadtest/internal/scenario"
 	"github.com/freshet/freshet/loadtest/internal/stack"
 	"github.com/freshet/freshet/loadtest/internal/stats"
-	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/edgefake"
 	"github.com/freshet/freshet/pkg/events"
 )
@@ -173,29 +172,16 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 		return fmt.Sprintf("%d rows written, %d changes and %d audit records seen", written.Load(), obs.changes.Load(), obs.audits.Load())
 	})
 	// A transaction every 10 ms, as in the freshness scenario.
-	wctx, cancel := context.WithTimeout(ctx, p.Duration)
-	pacer := safety.NewPacer(100, int64(p.Duration/(10*time.Millisecond))+1, 10)
-	var carry float64
-	for {
-		n := pacer.Take(wctx)
-		if n == 0 {
-			break
-		}
-		carry += p.Rate / 100 * float64(n)
-		rows := int(carry)
-		carry -= float64(rows)
-		if rows == 0 {
-			continue
-		}
+	err = scenario.Paced(ctx, p.Rate, p.Duration, func(rows int) error {
 		first := written.Add(int64(rows)) - int64(rows)
-		if _, err := db.Exec(wctx, `INSERT INTO content (title, url, tags, author, locale)
+		_, err := db.Exec(ctx, `INSERT INTO content (title, url, tags, author, locale)
 			SELECT 'purge ' || g, '/lt-purge/' || $1 || '/' || g, ARRAY['lt-purge-' || (g % 50)], 'lt-purge', 'xx'
-			FROM generate_series($2::bigint, $2::bigint + $3 - 1) g`, run, first, rows); err != nil && wctx.Err() == nil {
-			cancel()
-			return fmt.Errorf("write: %w", err)
-		}
+			FROM generate_series($2::bigint, $2::bigint + $3 - 1) g`, run, first, rows)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
-	cancel()
 	wrote := written.Load()
 	// Wait until every target acked every change (or 30 s).
 	t0 := time.Now()
@@ -358,10 +344,7 @@ func (p *Purge) baselines(ctx context.Context, st *stack.Stack) map[string]float
 
 // observer reads content.changes (commit times) and edge.purges (acks).
 type observer struct {
-	cl        *kgo.Client
-	cancel    context.CancelFunc
-	done      chan struct{}
-	once      sync.Once
+	ob        *scenario.Observer
 	mu        sync.Mutex
 	committed map[string]time.Time
 	audit     []ack
@@ -390,55 +373,27 @@ func (o *observer) pending(targets int) int {
 }
 
 func startObserver(ctx context.Context, env *scenario.Env) (*observer, error) {
-	cl, err := env.Kafka(kgo.ConsumeTopics("content.changes", "edge.purges"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-	cd, err := codec.New()
-	if err != nil {
-		cl.Close()
-		return nil, err
-	}
-	octx, cancel := context.WithCancel(ctx)
-	o := &observer{cl: cl, cancel: cancel, done: make(chan struct{}), committed: map[string]time.Time{}, targetsOf: map[string]int{}}
-	pctx, pcancel := context.WithTimeout(octx, 2*time.Second)
-	cl.PollFetches(pctx) // join at the end before anything is written
-	pcancel()
-	go func() {
-		defer close(o.done)
-		for octx.Err() == nil {
-			fs := cl.PollFetches(octx)
-			fs.EachRecord(func(r *kgo.Record) {
-				ev, _, err := cd.DecodeTyped(octx, r.Value)
-				if err != nil {
-					return
-				}
-				o.mu.Lock()
-				switch e := ev.(type) {
-				case *events.ContentChange:
-					o.committed[e.EventID] = e.Trace.CommittedAt
-					o.changes.Add(1)
-				case *events.PurgeAudit:
-					if e.Outcome == events.OutcomeAcked {
-						for _, id := range e.ChangeEventIDs {
-							o.audit = append(o.audit, ack{id, e.Target, e.FinishedAt})
-							o.targetsOf[id]++
-						}
+	o := &observer{committed: map[string]time.Time{}, targetsOf: map[string]int{}}
+	ob, err := env.Observe(ctx, []string{"content.changes", "edge.purges"}, scenario.ObserveOptions{},
+		func(_ time.Time, _ *kgo.Record, ev events.Event) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			switch e := ev.(type) {
+			case *events.ContentChange:
+				o.committed[e.EventID] = e.Trace.CommittedAt
+				o.changes.Add(1)
+			case *events.PurgeAudit:
+				if e.Outcome == events.OutcomeAcked {
+					for _, id := range e.ChangeEventIDs {
+						o.audit = append(o.audit, ack{id, e.Target, e.FinishedAt})
+						o.targetsOf[id]++
 					}
-					o.audits.Add(1)
 				}
-				o.mu.Unlock()
-			})
-		}
-	}()
-	return o, nil
+				o.audits.Add(1)
+			}
+		})
+	o.ob = ob
+	return o, err
 }
 
-func (o *observer) stop() {
-	o.once.Do(func() {
-		o.cancel()
-		<-o.done
-		o.cl.Close()
-	})
-}
+func (o *observer) stop() { o.ob.Stop() }

@@ -208,3 +208,9 @@ func (e *Env) settle(ctx context.Context) float64 {
 	}
 	return time.Since(start).Seconds()
 }
+
+// newPacer paces ticks of length tick for d (at most 10 at once when
+// behind).
+func newPacer(tick, d time.Duration) *safety.Pacer {
+	return safety.NewPacer(1/tick.Seconds(), int64(d/tick)+1, 10)
+}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/freshet/freshet/loadtest/internal/scenario"
 	"github.com/freshet/freshet/loadtest/internal/sseclient"
 	"github.com/freshet/freshet/loadtest/internal/stats"
 )
@@ -78,7 +79,7 @@ func RunWorker(ctx context.Context, args []string) error {
 	secret := os.Getenv(SecretEnv)
 	streams := make([]*workerStream, *n)
 	var events atomic.Int64
-	err := openParallel(ctx, *n, 128, func(i int) error {
+	err := scenario.Parallel(ctx, *n, 128, func(i int) error {
 		p := *path
 		if p == "" {
 			tok, err := sseclient.Token(secret, fmt.Sprintf("%s-%d-%d", *users, *group, i), chans, time.Hour)
@@ -255,41 +256,6 @@ func sequenceOf(data []byte) (int64, bool) {
 		return 0, false
 	}
 	return d.Content.Version, true
-}
-
-func openParallel(ctx context.Context, n, par int, open func(i int) error) error {
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for i := range n {
-		if ctx.Err() != nil {
-			break
-		}
-		mu.Lock()
-		stop := first != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := open(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		first = ctx.Err()
-	}
-	return first
 }
 
 // worker is the coordinator's handle on a worker process.
