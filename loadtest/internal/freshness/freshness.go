@@ -677,7 +677,7 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 				continue
 			}
 			ks := l.Summarize()
-			res.Add(report.F(fmt.Sprintf("%s: %s clients p50/p95/p99/max", label, k), ks.P99, "ms").Against("raw pgoutput p99", rawS.P99).
+			res.Add(report.F(fmt.Sprintf("%s: commit→receipt p99, %s clients", label, k), ks.P99, "ms").Against("raw pgoutput p99", rawS.P99).
 				Noted("p50 %.1f, p95 %.1f, p99 %.1f, max %.1f ms over %d deliveries", ks.P50, ks.P95, ks.P99, ks.Max, ks.Count))
 		}
 		share := 0.0
