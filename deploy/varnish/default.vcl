@@ -81,6 +81,11 @@ sub vcl_recv {
     }
     # Streams, beacons, ingest and the origin's demo page are never cached.
     if (req.url ~ "^/v1/(stream|rum|events)" || req.url ~ "^/demo(/|\?|$)") {
+        if (req.url ~ "^/v1/stream") {
+            # An SSE stream is one long response: not cut after send_timeout
+            # (10m by default); heartbeats keep idle_send_timeout happy.
+            set sess.send_timeout = 1d;
+        }
         return (pass);
     }
     # The origin answers HTML or JSON by Accept (Vary: Accept). Keep two

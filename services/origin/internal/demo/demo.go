@@ -137,9 +137,15 @@ func (d *Demo) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /demo", d.page)
 	mux.HandleFunc("POST /demo/token", d.token)
 	mux.HandleFunc("POST /demo/edit", d.edit)
-	for _, p := range []string{"/v1/stream", "/v1/rum", "/v1/client.js"} {
-		mux.Handle(p, d.proxy)
-	}
+	mux.Handle("/v1/rum", d.proxy)
+	mux.Handle("/v1/client.js", d.proxy)
+	// A stream lives longer than the server's write timeout allows a
+	// response: lift it for streams (the gateway's heartbeats and its own
+	// deadlines keep them in check).
+	mux.Handle("/v1/stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		d.proxy.ServeHTTP(w, r)
+	}))
 }
 
 // user of the page: an id and what its profile follows and likes.

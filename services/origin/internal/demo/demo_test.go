@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -174,5 +175,43 @@ func TestPageAndProxy(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("gateway down: %s; want 502", resp.Status)
+	}
+}
+
+// TestStreamOutlivesWriteTimeout: a proxied stream is not cut by the
+// server's write timeout, which bounds every other response.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 4 {
+			fmt.Fprintf(w, ": heartbeat %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}))
+	defer gate.Close()
+	gw, _ := url.Parse(gate.URL)
+	p, err := pipeline.Load(repoRoot + "pipelines/freshet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := demo.New(&pgxpool.Pool{}, p, "", demo.Config{Users: []string{"u1"}, Gateway: gw, Secret: config.NewSecret(secret), TokenTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	d.Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(b), ": heartbeat 3") {
+		t.Fatalf("stream cut: %v after %q", err, b)
 	}
 }
