@@ -29,14 +29,14 @@ const repoRoot = "../../"
 // on a real listener, and optionally Varnish with deploy/varnish/default.vcl
 // in front.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgxpool.Pool
 	p      *pipeline.Pipeline
 	origin string // base URL of the origin
 	edge   *servers.Varnish
 }
 
-func newEnv(t *testing.T, opts origin.Options, withVarnish bool) *env {
+func newEnv(t testing.TB, opts origin.Options, withVarnish bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := pgxpool.New(ctx, testenv.PostgresWith(t, repoRoot+"pipelines/freshet.sql"))
@@ -63,7 +63,7 @@ func newEnv(t *testing.T, opts origin.Options, withVarnish bool) *env {
 
 // vcl returns the reference VCL with its backend rendered, as the local
 // stack and docker compose do.
-func vcl(t *testing.T, backend net.Addr) string {
+func vcl(t testing.TB, backend net.Addr) string {
 	t.Helper()
 	b, err := os.ReadFile(repoRoot + "deploy/varnish/default.vcl")
 	if err != nil {
