@@ -113,6 +113,10 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Engine, error) {
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.Content),
 		kgo.DisableAutoCommit(),
+		// A rebalance waits until a poll's records are tracked (AllowRebalance
+		// in poll), so a revoked partition never gets records after its
+		// tracker was committed and dropped.
+		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -199,6 +203,7 @@ func (e *Engine) poll(ctx context.Context) error {
 		e.flight.waitBelow(e.cfg.MaxInFlight, func() bool { return ctx.Err() != nil })
 		fs := e.cl.PollRecords(ctx, 10000)
 		if ctx.Err() != nil {
+			e.cl.AllowRebalance()
 			return nil
 		}
 		if fs.IsClientClosed() {
@@ -211,13 +216,16 @@ func (e *Engine) poll(ctx context.Context) error {
 		})
 		var recs []*kgo.Record
 		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		var err error
 		if len(recs) > 0 {
-			if err := e.handle(ctx, recs); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
+			err = e.handle(ctx, recs)
+		}
+		e.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
+			return err
 		}
 	}
 }

@@ -38,16 +38,32 @@ func (e *env) start(t testing.TB, file string, vars map[string]string) *engine.E
 	if err != nil {
 		t.Fatal(err)
 	}
-	return itest.StartEngine(t, engine.Config{
+	return itest.StartEngine(t, e.config(p, vars))
+}
+
+func (e *env) config(p *pipeline.Pipeline, vars map[string]string) engine.Config {
+	return engine.Config{
 		Kafka:          kafkaConfig(e.kt),
 		Pipeline:       p,
 		Topics:         engine.Topics(e.topics),
 		Group:          e.group,
 		CommitInterval: 20 * time.Millisecond,
+		SessionTimeout: 6 * time.Second,
 		EnsureTopics:   true,
 		Lookup:         config.MapLookup(vars),
 		HTTPClient:     &http.Client{},
-	})
+	}
+}
+
+// startCancelable is start, and returns a function that stops the engine
+// (gracefully) before the test ends.
+func (e *env) startCancelable(t testing.TB, file string, vars map[string]string) (stop func()) {
+	t.Helper()
+	p, err := pipeline.ParseEnv("test.yaml", []byte(file), config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return itest.StartEngineStoppable(t, e.config(p, vars))
 }
 
 // caughtUp waits until the engine committed every change produced.

@@ -203,3 +203,33 @@ func TestMalformedRecordToTheDLQ(t *testing.T) {
 		t.Error("the changes around the malformed record were not purged")
 	}
 }
+
+// Two instances, a rebalance mid-stream (the second joins, then the first
+// leaves): every change is purged, and the group commits to the end.
+func TestRebalanceMidStreamLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
+	defer fastly.Close()
+	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
+	defer cf.Close()
+	file := "topics: {content.changes: {partitions: 4}}\n" + providersFile(fastly.URL(), cf.URL(), 0, 0)
+	vars := map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"}
+	first := e.startCancelable(t, file, vars)
+	const n = 400
+	for i := 0; i < n; i += 20 {
+		e.k.Changes(e.topics.Content, manyChanges(20, i)...)
+		switch i {
+		case 100:
+			e.start(t, file, vars) // joins: partitions move
+		case 240:
+			first() // leaves: its partitions move to the second
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.caughtUp(t)
+	for i := range n {
+		if fastly.Purged(fmt.Sprint("content:", i)) == 0 || cf.Purged(fmt.Sprint("content:", i)) == 0 {
+			t.Fatalf("content:%d lost in the rebalance", i)
+		}
+	}
+}

@@ -209,6 +209,20 @@ func Header(r *kgo.Record, key string) string {
 // test ends, and waits until it is ready.
 func StartEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
+	eng, _ := startEngine(t, cfg)
+	return eng
+}
+
+// StartEngineStoppable is StartEngine, and returns a function that stops
+// the engine gracefully before the test ends (safe to call twice).
+func StartEngineStoppable(t testing.TB, cfg engine.Config) (stop func()) {
+	t.Helper()
+	_, stop = startEngine(t, cfg)
+	return stop
+}
+
+func startEngine(t testing.TB, cfg engine.Config) (*engine.Engine, func()) {
+	t.Helper()
 	eng, err := engine.New(cfg, nil, engine.WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
@@ -222,11 +236,15 @@ func StartEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		_ = eng.Close(context.Background())
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			_ = eng.Close(context.Background())
+		})
+	}
+	t.Cleanup(stop)
 	Eventually(t, 30*time.Second, func() bool { return eng.Ready() == nil }, func() string { return fmt.Sprint(eng.Ready()) })
-	return eng
+	return eng, stop
 }
