@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/origin"
 	"github.com/freshet/freshet/pkg/pipeline"
 )
@@ -94,6 +95,11 @@ func TestJSONAndHTML(t *testing.T) {
 	if pg.Kind != "content" || pg.Item == nil || pg.Item.Title != "Hello, Freshet" || pg.Item.ID != "1" ||
 		!slices.Equal(pg.Item.Tags, []string{"freshet", "streaming"}) || pg.Item.Attributes["author"] != "ada" || pg.Item.Version != "1" {
 		t.Errorf("JSON page: %+v", pg.Item)
+	}
+	// Values are Postgres's text output, as pgoutput sends them to the
+	// cdc-ingestor: a boolean is f, not false.
+	if b := pg.Item.Attributes["breaking"]; b != "f" {
+		t.Errorf("attributes.breaking = %q; want f, as in events", b)
 	}
 	h := e.cached(hello, "MISS", "Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	if !strings.HasPrefix(h.body, "<!doctype html>") {
@@ -235,29 +241,41 @@ func TestBan(t *testing.T) {
 }
 
 // TestKeysCoverThePurgeSet shows that a key the invalidator purges is a key
-// the origin tags: for an update of a row, every key the pipeline's purge
-// templates yield is on the row's page; a create of an item with tag go
-// purges the /tag/go list page, as seen through Varnish.
+// the origin tags. The changes are events as the cdc-ingestor emits them
+// for pipelines/freshet.sql's table (REPLICA IDENTITY FULL: updates and
+// deletes carry the old row), turned into purge sets by the invalidator's
+// own functions (pipeline.ContentFields, Invalidation.PurgeSet). For an
+// update and a delete of a row, every key of the purge set is on the row's
+// page; a create of an item with tag go purges /tag/go, which Varnish then
+// serves fresh with the new item; a tag removed from an item purges the
+// old tag's page.
 func TestKeysCoverThePurgeSet(t *testing.T) {
 	e := newEnv(t, origin.Options{}, true)
-	page := decode(t, e.do(http.MethodGet, e.origin+hello, "Accept", "application/json"))
-
-	// The update's fields as the cdc-ingestor puts them in the event
-	// (REPLICA IDENTITY FULL: the old row too), as pipeline.Fields.
-	row := pipeline.Fields{"id": {"1"}, "kind": {"article"}, "title": {"Hello, Freshet"}, "tags": {"freshet", "streaming"},
-		"section": {"tech"}, "locale": {"en"}, "url": {hello}, "version": {"1"}, "attributes.author": {"ada"}, "attributes.region": {"eu"}}
-	edited := pipeline.Fields{}
-	for k, v := range row {
-		edited[k] = v
+	keysOf := func(path string) []string {
+		return decode(t, e.do(http.MethodGet, e.origin+path, "Accept", "application/json")).Keys
 	}
-	edited["title"], edited["version"] = []string{"Hello, edited"}, []string{"2"}
-	keys := purgeKeys(e.p, pipeline.ChangeFields("update", row, edited))
-	if len(keys) == 0 {
-		t.Fatal("the update purges no key")
-	}
-	for _, k := range keys {
-		if !slices.Contains(page.Keys, k) {
-			t.Errorf("the update purges %q, which the page %s (keys %v) does not carry", k, hello, page.Keys)
+	hello1 := events.ContentBefore{Kind: "article", Title: "Hello, Freshet", Tags: []string{"freshet", "streaming"}, Section: "tech",
+		Locale: "en", URLPath: hello, Version: 1, Attributes: map[string]string{"author": "ada", "region": "eu", "breaking": "f"}}
+	update := events.ContentChange{Op: events.OpUpdate, ContentID: "1", Kind: "article", Title: "Hello, edited",
+		Tags: hello1.Tags, Section: "tech", Locale: "en", URLPath: hello, Version: 2, Attributes: hello1.Attributes, Before: &hello1}
+	logical2 := events.ContentBefore{Kind: "article", Title: "Logical replication, explained", Tags: []string{"postgres", "cdc"},
+		Section: "tech", Locale: "en", URLPath: logical, Version: 1,
+		Attributes: map[string]string{"author": "grace", "region": "us", "audience": "subscribers", "breaking": "f"}}
+	del := events.ContentChange{Op: events.OpDelete, ContentID: "2", Kind: logical2.Kind, Title: logical2.Title, Tags: logical2.Tags,
+		Section: "tech", Locale: "en", URLPath: logical, Version: 1, Attributes: logical2.Attributes}
+	for _, c := range []struct {
+		path   string
+		change events.ContentChange
+	}{{hello, update}, {logical, del}} {
+		page := keysOf(c.path)
+		keys := purgeKeys(e.p, &c.change)
+		if len(keys) == 0 {
+			t.Fatalf("the %s purges no key", c.change.Op)
+		}
+		for _, k := range keys {
+			if !slices.Contains(page, k) {
+				t.Errorf("the %s of %s purges %q, which the page (keys %v) does not carry", c.change.Op, c.path, k, page)
+			}
 		}
 	}
 
@@ -269,8 +287,8 @@ func TestKeysCoverThePurgeSet(t *testing.T) {
 	e.cached("/tag/go", "MISS")
 	e.cached("/tag/go", "HIT")
 	e.exec("insert into content (title, url, tags, section, author) values ('Go 1.26', '/tech/go-1-26', '{go}', 'tech', 'ada')")
-	created := purgeKeys(e.p, pipeline.ChangeFields("create", nil, pipeline.Fields{"id": {"4"}, "title": {"Go 1.26"},
-		"tags": {"go"}, "section": {"tech"}, "url": {"/tech/go-1-26"}, "attributes.author": {"ada"}}))
+	created := purgeKeys(e.p, &events.ContentChange{Op: events.OpCreate, ContentID: "4", Kind: "article", Title: "Go 1.26",
+		Tags: []string{"go"}, Section: "tech", Locale: "en", URLPath: "/tech/go-1-26", Version: 1, Attributes: map[string]string{"author": "ada", "breaking": "f"}})
 	if !slices.ContainsFunc(created, func(k string) bool { return slices.Contains(list.Keys, k) }) {
 		t.Fatalf("the create purges %v, none of which is on /tag/go (keys %v)", created, list.Keys)
 	}
@@ -283,16 +301,17 @@ func TestKeysCoverThePurgeSet(t *testing.T) {
 	// A tag removed from an item purges the old tag's page.
 	e.cached("/tag/streaming", "MISS")
 	e.exec("update content set tags = '{freshet}' where id = 1")
-	removed := purgeKeys(e.p, pipeline.ChangeFields("update", row, pipeline.Fields{"id": {"1"}, "tags": {"freshet"}, "url": {hello}}))
-	e.purge("PURGE", "/", "xkey", strings.Join(removed, " "))
+	untag := update
+	untag.Title, untag.Tags = hello1.Title, []string{"freshet"}
+	e.purge("PURGE", "/", "xkey", strings.Join(purgeKeys(e.p, &untag), " "))
 	if a := e.cached("/tag/streaming", "MISS"); strings.Contains(a.body, "Hello, Freshet") {
 		t.Errorf("/tag/streaming still lists the item whose tag was removed:\n%s", a.body)
 	}
 }
 
-// purgeKeys returns the keys the invalidator purges for a change's fields.
-func purgeKeys(p *pipeline.Pipeline, f pipeline.Fields) []string {
-	return p.Invalidation.PurgeSet(f).Keys
+// purgeKeys returns the keys the invalidator purges for a change.
+func purgeKeys(p *pipeline.Pipeline, c *events.ContentChange) []string {
+	return p.Invalidation.PurgeSet(pipeline.ContentFields(c)).Keys
 }
 
 // TestListPages: tag, section and author pages list the newest items
