@@ -213,6 +213,9 @@ func (s *Stack) printHints() {
 			fmt.Fprintf(s.out, "  a page through Varnish (X-Cache: MISS, then HIT): curl -si http://127.0.0.1:%d/tech/hello-freshet\n", s.cfg.VarnishPort)
 			fmt.Fprintf(s.out, "  make it fresh: psql '%s' -c \"update content set title = 'Hello, fresh Freshet' where id = 1\"  then curl it again\n", s.postgresDSN())
 			fmt.Fprintf(s.out, "  demo: open http://127.0.0.1:%d/demo (pick a user; edit a title there or with the psql line above: the live feed and the edge copy go fresh)\n", s.cfg.VarnishPort)
+		case "metrics-sink":
+			fmt.Fprintf(s.out, "  freshness: %s query freshness -since 1h  (also purge_latency, web_vitals, sse_lag, dlq)\n",
+				filepath.Join(s.binDir(), "metrics-sink"))
 		case "sse-gateway":
 			fmt.Fprintf(s.out, "  SSE: curl -N -H \"Authorization: Bearer $(%s token -user u1)\" http://127.0.0.1:%d/v1/stream\n",
 				filepath.Join(s.binDir(), "sse-gateway"), s.cfg.GatewayPort)

@@ -79,7 +79,7 @@ func newSinkEnv(t *testing.T, group string, extra ...string) *sinkEnv {
 	return e
 }
 
-func start(t *testing.T, env []string) *testenv.Service {
+func start(t testing.TB, env []string) *testenv.Service {
 	t.Helper()
 	return testenv.StartService(t, testenv.ServiceOptions{Name: "metrics-sink", Env: env})
 }

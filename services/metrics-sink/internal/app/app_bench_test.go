@@ -1,0 +1,150 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/servers"
+	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/schemas"
+	"github.com/freshet/freshet/services/metrics-sink/internal/chschema"
+	"github.com/freshet/freshet/services/metrics-sink/internal/rows"
+	"github.com/freshet/freshet/services/metrics-sink/internal/sinktest"
+)
+
+// benchSample is latency sample i as the cdc-ingestor writes them.
+func benchSample(i int) events.LatencySample {
+	at := sinktest.Base.Add(time.Duration(i) * time.Millisecond)
+	change := events.ID("bench", strconv.Itoa(i))
+	src := events.Source{Origin: events.OriginReplication, DB: "app", Table: "public.content", LSN: uint64(i), CommitTime: at.Add(-20 * time.Millisecond)}
+	return events.LatencySample{EventID: events.ID(change, "cdc-ingestor", "commit_to_ack"), Source: &src, SubjectEventID: change,
+		Service: "cdc-ingestor", Instance: "cdc-0", Stage: "commit_to_ack", Duration: time.Duration(1000+i%50000) * time.Microsecond, At: at,
+		Labels: map[string]string{"table": "public.content"}}
+}
+
+// BenchmarkSinkThroughput moves n latency samples (FRESHET_BENCH_ROWS,
+// default 1,000,000) from Kafka into ClickHouse with the sink running as its
+// own process, and, in the same run, inserts the same rows with plain
+// clickhouse-go batches of the same size into a database with the same
+// schema (materialized views included): the raw baseline. It reports both
+// rates, their ratio and the sink's peak RSS:
+//
+//	go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
+func BenchmarkSinkThroughput(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("FRESHET_BENCH_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	const batch = 50_000
+	kt := testenv.Kafka(b)
+	topics := sinktest.NewTopics(kt)
+	prod := sinktest.NewProducer(b, kt.Seeds, topics)
+	c, err := codec.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var recs []*kgo.Record
+	for i := range n {
+		v, err := c.EncodeEvent(ctx, topics.Latency, benchSample(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topics.Latency, Key: []byte("cdc-ingestor"), Value: v})
+		if len(recs) == 10_000 {
+			prod.Records(recs...)
+			recs = recs[:0]
+		}
+	}
+	prod.Records(recs...)
+	_, pipelinePath := sinktest.Pipeline(b)
+
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		// The raw baseline: the same rows, already decoded, in batches.
+		raw := testenv.ClickHouse(b)
+		conn := sinktest.Conn(b, raw.Options())
+		ms, err := chschema.Load(schemas.ClickHouse)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := chschema.Migrate(ctx, conn, ms, 0); err != nil {
+			b.Fatal(err)
+		}
+		set := rows.NewSet()
+		var rawTook time.Duration
+		for i := 0; i < n; i += batch {
+			for j := i; j < min(i+batch, n); j++ {
+				s := benchSample(j)
+				if err := set.Add(rows.Latency, &s, 0, int64(j)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			start := time.Now()
+			if err := insertRaw(ctx, conn, set.Table(rows.Latency)); err != nil {
+				b.Fatal(err)
+			}
+			rawTook += time.Since(start)
+			set.Reset()
+		}
+		if got := sinktest.Count(b, conn, "SELECT count() FROM latency_samples"); got != uint64(n) {
+			b.Fatalf("raw: %d rows", got)
+		}
+
+		// The sink, as its own process, from the topic's start.
+		db := testenv.ClickHouse(b)
+		env := append(sinktest.Env(kt.Seeds, topics, kt.Group(fmt.Sprint("bench", time.Now().UnixNano())), pipelinePath, db.Addr(), db.Database),
+			"FRESHET_LOG_LEVEL=warn", fmt.Sprintf("FRESHET_SINK_BATCH_ROWS=%d", batch))
+		b.StartTimer()
+		t0 := time.Now()
+		svc := start(b, env)
+		sconn := sinktest.Conn(b, db.Options())
+		for {
+			got, err := sinktest.TryCount(sconn, "SELECT count() FROM latency_samples")
+			if err == nil && got >= uint64(n) {
+				break
+			}
+			if time.Since(t0) > 5*time.Minute {
+				b.Fatalf("sink: %d of %d rows after 5 minutes", got, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Since(t0)
+		b.StopTimer()
+		mem, err := servers.ProcessMemory(svc.Pid())
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc.Stop(b)
+		sinkRate, rawRate := float64(n)/took.Seconds(), float64(n)/rawTook.Seconds()
+		b.ReportMetric(sinkRate, "sink-rows/s")
+		b.ReportMetric(rawRate, "raw-rows/s")
+		b.ReportMetric(sinkRate/rawRate, "ratio")
+		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
+		b.StartTimer()
+	}
+}
+
+func insertRaw(ctx context.Context, conn clickhouse.Conn, t *rows.Table) error {
+	bt, err := conn.PrepareBatch(ctx, t.Insert())
+	if err != nil {
+		return err
+	}
+	for i, c := range t.Columns() {
+		if err := bt.Column(i).Append(c.Values()); err != nil {
+			return err
+		}
+	}
+	return bt.Send()
+}
