@@ -106,3 +106,24 @@ func TestGate(t *testing.T) {
 		t.Fatalf("no rate: wait %s", d)
 	}
 }
+
+// A webhook's requests carry keys, urls and prefixes together, each within
+// its limit.
+func TestNewBatchMixesForWebhooks(t *testing.T) {
+	tg := &pipeline.Target{Type: pipeline.TargetHTTP, MaxKeys: 2, MaxURLs: 2}
+	units := []*unit{
+		{purge: pipeline.Purge{Keys: []string{"a", "b", "c"}, URLs: []string{"/x"}}},
+		{purge: pipeline.Purge{Prefixes: []string{"/p/"}}},
+	}
+	b := newBatch(tg, units)
+	if len(b.reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(b.reqs))
+	}
+	r0, r1 := b.reqs[0], b.reqs[1]
+	if !reflect.DeepEqual(r0.req.Keys, []string{"a", "b"}) || !reflect.DeepEqual(r0.req.URLs, []string{"/x"}) || !reflect.DeepEqual(r0.req.Prefixes, []string{"/p/"}) || !reflect.DeepEqual(r0.units, []int{0, 1}) {
+		t.Errorf("first request %+v, units %v", r0.req, r0.units)
+	}
+	if !reflect.DeepEqual(r1.req.Keys, []string{"c"}) || len(r1.req.URLs)+len(r1.req.Prefixes) != 0 || !reflect.DeepEqual(r1.units, []int{0}) {
+		t.Errorf("second request %+v, units %v", r1.req, r1.units)
+	}
+}

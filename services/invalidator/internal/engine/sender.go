@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,7 +199,11 @@ func (s *sender) attempt(ctx context.Context, b *batch, r *request) {
 		if err == nil {
 			r.purgeID, r.err = res.PurgeID, nil
 			s.m.requests.WithLabelValues(name, "acked").Inc()
-			s.m.items.WithLabelValues(name, r.kind).Add(float64(r.size()))
+			for kind, n := range map[string]int{pipeline.PurgeKeys: len(r.req.Keys), pipeline.PurgeURLs: len(r.req.URLs), pipeline.PurgePrefixes: len(r.req.Prefixes)} {
+				if n > 0 {
+					s.m.items.WithLabelValues(name, kind).Add(float64(n))
+				}
+			}
 			return
 		}
 		r.err = err
@@ -249,15 +254,12 @@ func backoff(r pipeline.Retry, n int) time.Duration {
 // request is one purge request of a batch, and the units it serves.
 type request struct {
 	req      target.Request
-	kind     string // keys, urls, prefixes
-	units    []int  // indexes into batch.units
+	units    []int // indexes into batch.units
 	attempts int
 	status   int
 	purgeID  string
 	err      error // nil once acked
 }
-
-func (r *request) size() int { return len(r.req.Keys) + len(r.req.URLs) + len(r.req.Prefixes) }
 
 // batch is what one flush of a target's queue sends.
 type batch struct {
@@ -306,7 +308,7 @@ func newBatch(t *pipeline.Target, units []*unit) *batch {
 		}
 		for start := 0; start < len(order); start += k.limit {
 			chunk := order[start:min(start+k.limit, len(order))]
-			r := &request{kind: k.name}
+			r := &request{}
 			switch k.name {
 			case pipeline.PurgeKeys:
 				r.req.Keys = chunk
@@ -329,5 +331,50 @@ func newBatch(t *pipeline.Target, units []*unit) *batch {
 			b.reqs = append(b.reqs, r)
 		}
 	}
+	if t.Type == pipeline.TargetHTTP {
+		b.reqs = mix(b.reqs)
+	}
 	return b
+}
+
+// mix merges requests of one kind each into requests that carry keys,
+// urls and prefixes together (the n-th of each kind in the n-th request),
+// for targets whose request takes all three (a webhook's body).
+func mix(reqs []*request) []*request {
+	var byKind [3][]*request
+	for _, r := range reqs {
+		switch {
+		case len(r.req.Keys) > 0:
+			byKind[0] = append(byKind[0], r)
+		case len(r.req.URLs) > 0:
+			byKind[1] = append(byKind[1], r)
+		default:
+			byKind[2] = append(byKind[2], r)
+		}
+	}
+	var out []*request
+	for i := 0; ; i++ {
+		var m *request
+		for _, list := range byKind {
+			if i >= len(list) {
+				continue
+			}
+			r := list[i]
+			if m == nil {
+				m = &request{req: target.Request{Soft: r.req.Soft}}
+			}
+			m.req.Keys = append(m.req.Keys, r.req.Keys...)
+			m.req.URLs = append(m.req.URLs, r.req.URLs...)
+			m.req.Prefixes = append(m.req.Prefixes, r.req.Prefixes...)
+			for _, u := range r.units {
+				if !slices.Contains(m.units, u) {
+					m.units = append(m.units, u)
+				}
+			}
+		}
+		if m == nil {
+			return out
+		}
+		out = append(out, m)
+	}
 }
