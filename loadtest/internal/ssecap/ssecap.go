@@ -507,7 +507,7 @@ type minProc struct {
 }
 
 func startMinimal(ctx context.Context, env *scenario.Env) (*minProc, error) {
-	port, err := servers.FreePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		return nil, err
 	}

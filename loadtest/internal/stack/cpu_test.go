@@ -37,3 +37,22 @@ func TestBucketQuantile(t *testing.T) {
 		t.Errorf("no observations: %v %v", b, n)
 	}
 }
+
+func TestFreeRun(t *testing.T) {
+	seen := map[int]bool{}
+	for range 5 {
+		p, err := freeRun(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < portLow || p+3 > portHigh {
+			t.Fatalf("port %d outside [%d, %d)", p, portLow, portHigh)
+		}
+		for i := range 3 {
+			if seen[p+i] {
+				t.Fatalf("port %d handed out twice", p+i)
+			}
+			seen[p+i] = true
+		}
+	}
+}

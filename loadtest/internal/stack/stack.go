@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -121,7 +122,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	env := append(os.Environ(), "FRESHET_LOCAL_DIR="+filepath.Join(dir, "stack"), "FRESHET_LOCAL_INSTALL=false")
 	for _, pv := range portVars {
-		p, err := servers.FreePort()
+		p, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -196,25 +197,38 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	return s, nil
 }
 
-// freeRun finds n consecutive free ports.
+// Ports are picked below the ephemeral range (32768-60999 here): a port
+// the kernel hands out for outgoing connections can be taken by one of the
+// stack's own clients between the pick and the bind.
+const portLow, portHigh = 20000, 32700
+
+var (
+	portMu    sync.Mutex
+	portTaken = map[int]bool{}
+)
+
+// FreePort returns a free loopback port below the ephemeral range, never
+// the same twice in a process.
+func FreePort() (int, error) { return freeRun(1) }
+
+// freeRun finds n consecutive free ports below the ephemeral range.
 func freeRun(n int) (int, error) {
-	for range 50 {
-		p, err := servers.FreePort()
-		if err != nil {
-			return 0, err
-		}
-		if p+n > 65535 {
-			continue
-		}
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 200 {
+		p := portLow + rand.IntN(portHigh-portLow-n)
 		ok := true
-		for i := 1; i < n && ok; i++ {
-			ok = portFree(p + i)
+		for i := 0; i < n && ok; i++ {
+			ok = !portTaken[p+i] && portFree(p+i)
 		}
 		if ok {
+			for i := range n {
+				portTaken[p+i] = true
+			}
 			return p, nil
 		}
 	}
-	return 0, errors.New("no run of free ports found")
+	return 0, errors.New("no free ports found below the ephemeral range")
 }
 
 func portFree(p int) bool {
@@ -316,11 +330,11 @@ func (g *Service) Stop(grace time.Duration) error {
 // AddGateway starts one more sse-gateway replica on free ports, against
 // the stack's broker and with its secrets, and waits until it is ready.
 func (s *Stack) AddGateway(ctx context.Context, env ...string) (*Service, error) {
-	port, err := servers.FreePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := servers.FreePort()
+	admin, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
