@@ -162,3 +162,24 @@ func TestVarnishDownPastTheDLQTime(t *testing.T) {
 		t.Errorf("DLQ record: keys %q, urls %q", itest.Header(r, engine.HeaderKeys), itest.Header(r, engine.HeaderURLs))
 	}
 }
+
+// TestPrefixPurgeBans: a target that purges url prefixes only (template
+// /section/{section}) bans the pages under the change's prefix on both
+// caches (BAN with X-Ban-Url and X-Ban-Host), and nothing else.
+func TestPrefixPurgeBans(t *testing.T) {
+	e := newEnv(t)
+	file := strings.Replace(e.pipelineFile(", purge: [prefixes]"), "  targets:\n", "  prefixes: [\"/section/{section}\"]\n  targets:\n", 1)
+	e.start(file)
+	e.warm()
+	e.update("/t/a", "/t/a", "update content set title = 'Alpha, banned' where url = '/t/a'")
+	e.caughtUp()
+	for i := range e.edges {
+		for _, p := range pages {
+			want := "HIT"
+			if p == "/section/tech" {
+				want = "MISS"
+			}
+			e.cached(i, p, want)
+		}
+	}
+}
