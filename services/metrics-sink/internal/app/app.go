@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -130,6 +131,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	sc := cfg.Sink
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && sc.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(sc.MemoryLimit))
+	}
 	scfg := sink.Config{
 		Kafka:    kafka.FromConfig(cfg.Kafka, "metrics-sink"),
 		Pipeline: p,

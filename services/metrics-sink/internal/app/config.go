@@ -90,6 +90,8 @@ type Sink struct {
 	// SessionTimeout is how long the group waits for a crashed instance.
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
+	// MemoryLimit is the Go runtime's soft memory limit. Default 192MiB.
+	MemoryLimit config.ByteSize `env:"MEMORY_LIMIT" default:"192MiB" help:"Soft memory limit of the Go runtime (debug.SetMemoryLimit): the garbage collector works harder near it. GOMEMLIMIT, when set, wins. 0: none."`
 	// RetentionDays is how long rows are kept. Default 30.
 	RetentionDays int `env:"RETENTION_DAYS" default:"30" help:"Days rows are kept: a TTL on ClickHouse 19.6 and later, dropped day partitions (hourly) before."`
 	// EnsureTopics creates missing topics. Default true.
@@ -114,6 +116,9 @@ func (s *Sink) Validate() error {
 	}
 	if s.SessionTimeout < time.Second {
 		return config.FieldErrorf("SessionTimeout", "must be at least 1s")
+	}
+	if s.MemoryLimit < 0 {
+		return config.FieldErrorf("MemoryLimit", "must not be negative")
 	}
 	if s.RetentionDays < 1 {
 		return config.FieldErrorf("RetentionDays", "must be at least 1")

@@ -5,14 +5,18 @@
 //
 // Invariants, in the order the loop keeps them:
 //
-//   - A batch is flushed when it holds Config.BatchRows rows or its oldest
-//     row waited Config.BatchInterval. Offsets are committed only after
-//     every table's insert of that batch succeeded, and after the batch's
-//     malformed records reached their dead letter topics.
-//   - While ClickHouse refuses an insert, the loop retries with exponential
-//     backoff (up to Config.MaxBackoff), pauses fetching, polls nothing and
-//     reports not ready: memory holds at most one batch and the fetches the
-//     client had buffered (Config.FetchMaxBytes).
+//   - A batch is handed to the inserter when it holds Config.BatchRows rows
+//     or its oldest row waited Config.BatchInterval. The loop fills the next
+//     batch while the inserter stores the previous one (two batches, no
+//     more: the loop waits for the inserter). The inserter stores batches in
+//     order and commits a batch's offsets only after every table's insert of
+//     it succeeded, and after its malformed records reached their dead
+//     letter topics.
+//   - While ClickHouse refuses an insert, the inserter retries with
+//     exponential backoff (up to Config.MaxBackoff), pauses fetching and
+//     reports not ready; the loop stops polling once the next batch is
+//     full: memory holds at most two batches and the fetches the client had
+//     buffered (Config.FetchMaxBytes).
 //   - A row is never inserted twice by the sink: each raw row carries its
 //     Kafka partition and offset (the tables' sort key). Before the first
 //     insert of a partition after a start, a rebalance or a failed insert,
@@ -20,10 +24,10 @@
 //     and leaves those rows out. So a crash between insert and commit, or
 //     an insert whose outcome was lost, changes neither the raw tables nor
 //     the rollups their materialized views fill.
-//   - Rebalances wait for the batch in hand (kgo.BlockRebalanceOnPoll): a
-//     partition's rows are flushed and committed by the member that read
-//     them.
+//   - Rebalances wait (kgo.BlockRebalanceOnPoll) until every batch handed
+//     over is stored and committed: a partition's rows are committed by the
+//     member that read them.
 //
-// A Sink runs in one goroutine (Run); Ready and Close may be called from
-// others.
+// A Sink runs in two goroutines, the loop (Run) and the inserter it starts;
+// Ready and Close may be called from others.
 package sink

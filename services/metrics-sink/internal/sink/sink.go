@@ -8,13 +8,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/pkg/codec"
@@ -50,13 +53,17 @@ type Sink struct {
 	ready lifecycle.ReadyFlag
 
 	kinds map[string]rows.Kind // topic to input
-	set   *rows.Set
-	dead  []*kgo.Record // dead letters of the batch in hand
-	first time.Time     // when the batch's first record came
 	dlq   *kafka.DLQ
 
+	// Two batches: the loop fills one while the inserter writes the
+	// other. free holds the batches not in use.
+	cur      *batch
+	free     chan *batch
+	toInsert chan *batch
+	blocked  atomic.Bool // a rebalance waits for the loop
+
 	cl   *kgo.Client
-	conn driver.Conn
+	conn driver.Conn // the inserter's, once Run prepared it
 
 	mu    sync.Mutex
 	clean map[position]bool // partitions whose stored offsets are known
@@ -65,6 +72,28 @@ type Sink struct {
 	retention time.Time
 
 	closeOnce sync.Once
+}
+
+// batch is the rows of a batch, its dead letters and the offsets to
+// commit once they are stored.
+type batch struct {
+	set     *rows.Set
+	dead    []*kgo.Record
+	offsets map[string]map[int32]kgo.EpochOffset
+	first   time.Time // when its first record came
+}
+
+func newBatch() *batch {
+	return &batch{set: rows.NewSet(), offsets: map[string]map[int32]kgo.EpochOffset{}}
+}
+
+func (b *batch) pending() int { return b.set.Len() + len(b.dead) }
+
+func (b *batch) reset() {
+	b.set.Reset()
+	clear(b.dead)
+	b.dead = b.dead[:0]
+	clear(b.offsets)
 }
 
 // position is a partition of a topic, as the raw tables key their rows.
@@ -95,7 +124,9 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Sink{cfg: cfg, log: log, codec: o.codec, set: rows.NewSet(), kinds: map[string]rows.Kind{}, clean: map[position]bool{}}
+	s := &Sink{cfg: cfg, log: log, codec: o.codec, kinds: map[string]rows.Kind{}, clean: map[position]bool{},
+		cur: newBatch(), free: make(chan *batch, 1), toInsert: make(chan *batch)}
+	s.free <- newBatch()
 	if s.codec == nil {
 		var err error
 		if s.codec, err = codec.New(codec.WithRegistry(cfg.Kafka.SchemaRegistryURL)); err != nil {
@@ -137,41 +168,60 @@ func (s *Sink) Run(ctx context.Context) error {
 	s.m.up.Set(1)
 	s.log.Info("running", zap.Strings("topics", s.topics()), zap.String("group", s.cfg.Group),
 		zap.Int("batch_rows", s.cfg.BatchRows), zap.Duration("batch_interval", s.cfg.BatchInterval))
+	// The inserter outlives ctx by the shutdown's grace, to store the
+	// batch in hand.
+	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer icancel()
+	inserted := make(chan struct{})
+	go func() {
+		defer close(inserted)
+		s.inserter(ictx)
+	}()
+	var err error
 	for {
-		if err := s.step(ctx); err != nil {
+		if err = s.step(ctx); err != nil {
 			if ctx.Err() != nil {
-				break
+				err = nil
 			}
-			return err
+			break
 		}
 	}
-	s.finish()
-	return nil
+	s.finish(icancel, inserted)
+	return err
 }
 
-// finish flushes and commits the batch in hand, within a few seconds, when
-// the sink stops.
-func (s *Sink) finish() {
-	if s.pending() == 0 {
+// finish hands the batch in hand to the inserter and gives it a few
+// seconds to store it and commit; what it cannot store is read again by
+// the next run.
+func (s *Sink) finish(icancel context.CancelFunc, inserted <-chan struct{}) {
+	grace := time.NewTimer(5 * time.Second)
+	defer grace.Stop()
+	if s.cur.pending() > 0 {
+		select {
+		case s.toInsert <- s.cur:
+		case <-grace.C:
+		}
+	}
+	close(s.toInsert)
+	select {
+	case <-inserted:
 		return
+	case <-grace.C:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.flush(ctx); err != nil {
-		s.log.Warn("batch not flushed at shutdown: it will be read again", logging.Error(err))
-	}
+	s.log.Warn("batch not stored at shutdown: it will be read again")
+	icancel()
+	<-inserted
 }
 
-func (s *Sink) pending() int { return s.set.Len() + len(s.dead) }
-
-// step polls once and flushes when the batch is full or old enough.
+// step polls once, and hands the batch to the inserter when it is full or
+// old enough, or when a rebalance waits.
 func (s *Sink) step(ctx context.Context) error {
 	wait := s.cfg.BatchInterval
-	if s.pending() > 0 {
-		wait = max(time.Until(s.first.Add(s.cfg.BatchInterval)), time.Millisecond)
+	if s.cur.pending() > 0 {
+		wait = max(time.Until(s.cur.first.Add(s.cfg.BatchInterval)), time.Millisecond)
 	}
 	pctx, cancel := context.WithTimeout(ctx, wait)
-	fetches := s.cl.PollRecords(pctx, max(s.cfg.BatchRows-s.set.Len(), 1))
+	fetches := s.cl.PollRecords(pctx, max(s.cfg.BatchRows-s.cur.set.Len(), 1))
 	cancel()
 	if fetches.IsClientClosed() || ctx.Err() != nil {
 		return ctx.Err()
@@ -190,29 +240,92 @@ func (s *Sink) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.m.pending.Set(float64(s.set.Len()))
-	if n := s.pending(); n > 0 && (s.set.Len() >= s.cfg.BatchRows || !time.Now().Before(s.first.Add(s.cfg.BatchInterval))) {
-		if err := s.flush(ctx); err != nil {
+	s.m.pending.Set(float64(s.cur.set.Len()))
+	full := s.cur.set.Len() >= s.cfg.BatchRows || !time.Now().Before(s.cur.first.Add(s.cfg.BatchInterval))
+	if s.cur.pending() > 0 && (full || s.blocked.Load()) {
+		if err := s.handOver(ctx); err != nil {
 			return err
 		}
 	}
-	if s.pending() == 0 {
+	if s.cur.pending() == 0 && (s.blocked.Load() || len(fetches.Records()) == 0) {
+		// Nothing polled is uncommitted once the inserter is idle.
+		if err := s.drain(ctx); err != nil {
+			return err
+		}
+		s.blocked.Store(false)
 		s.cl.AllowRebalance()
-		s.keepRetention(ctx)
 	}
 	return nil
 }
 
-// take turns a record into a row, or a dead letter.
+// handOver gives the batch in hand to the inserter (waiting while it
+// stores the previous one) and takes the free one.
+func (s *Sink) handOver(ctx context.Context) error {
+	select {
+	case s.toInsert <- s.cur:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case s.cur = <-s.free:
+	case <-ctx.Done():
+		s.cur = newBatch() // the other is the inserter's until it returns
+		return ctx.Err()
+	}
+	return nil
+}
+
+// drain waits until the inserter has stored and committed every batch
+// handed over.
+func (s *Sink) drain(ctx context.Context) error {
+	select {
+	case b := <-s.free:
+		s.free <- b
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// inserter stores the batches handed over, in order, until toInsert is
+// closed or ctx ends.
+func (s *Sink) inserter(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-s.toInsert:
+			if !ok {
+				return
+			}
+			if err := s.flush(ctx, b); err != nil {
+				return
+			}
+			b.reset()
+			s.free <- b
+		case <-tick.C:
+			s.keepRetention(ctx)
+		}
+	}
+}
+
+// take turns a record into a row, or a dead letter, of the batch in hand.
 func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
-	if s.pending() == 0 {
-		s.first = time.Now()
+	b := s.cur
+	if b.pending() == 0 {
+		b.first = time.Now()
 	}
 	k, ok := s.kinds[r.Topic]
 	if !ok {
 		return nil
 	}
 	s.m.read.WithLabelValues(r.Topic).Inc()
+	parts := b.offsets[r.Topic]
+	if parts == nil {
+		parts = map[int32]kgo.EpochOffset{}
+		b.offsets[r.Topic] = parts
+	}
+	parts[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	if k == rows.DLQ {
 		h := make(map[string]string, len(r.Headers))
 		for _, x := range r.Headers {
@@ -220,17 +333,17 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 				h[x.Key] = string(x.Value)
 			}
 		}
-		s.set.AddDLQ(r.Topic, h, r.Timestamp, r.Partition, r.Offset)
+		b.set.AddDLQ(r.Topic, h, r.Timestamp, r.Partition, r.Offset)
 		return nil
 	}
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
 		ev, _, err := s.codec.DecodeTyped(ctx, r.Value)
 		if err == nil {
-			err = s.set.Add(k, ev, r.Partition, r.Offset)
+			err = b.set.Add(k, ev, r.Partition, r.Offset)
 		}
 		if err == nil || codec.IsDataError(err) || errors.Is(err, rows.ErrWrongEvent) {
 			if err != nil {
-				s.dead = append(s.dead, s.dlqFor().Record(r, err, time.Now()))
+				b.dead = append(b.dead, s.dlq.Record(r, err, time.Now()))
 				s.m.dlq.WithLabelValues(r.Topic).Inc()
 				s.log.Warn("record to the DLQ", logging.Topic(r.Topic), logging.Partition(r.Partition), logging.Offset(r.Offset), logging.Error(err))
 			}
@@ -246,20 +359,13 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 	}
 }
 
-func (s *Sink) dlqFor() *kafka.DLQ {
-	if s.dlq == nil {
-		s.dlq = kafka.NewDLQ(s.cl, kafka.DLQOptions{Component: "metrics-sink/decode"})
-	}
-	return s.dlq
-}
-
-// flush inserts the batch into every table, retrying until it succeeds or
-// ctx ends, then sends the dead letters and commits the offsets.
-func (s *Sink) flush(ctx context.Context) error {
+// flush inserts batch b into every table, retrying until it succeeds or
+// ctx ends, then sends its dead letters and commits its offsets.
+func (s *Sink) flush(ctx context.Context, b *batch) error {
 	start := time.Now()
 	paused := false
 	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
-		err := s.insertAll(ctx)
+		err := s.insertAll(ctx, b.set)
 		if err == nil {
 			break
 		}
@@ -273,13 +379,13 @@ func (s *Sink) flush(ctx context.Context) error {
 			s.cl.PauseFetchTopics(s.topics()...)
 			paused = true
 		}
-		s.log.Warn("insert failed, retrying", zap.Duration("backoff", backoff), zap.Int("rows", s.set.Len()), logging.Error(err))
+		s.log.Warn("insert failed, retrying", zap.Duration("backoff", backoff), zap.Int("rows", b.set.Len()), logging.Error(err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		s.reconnect(ctx)
+		s.reconnect()
 	}
 	if paused {
 		s.cl.ResumeFetchTopics(s.topics()...)
@@ -287,11 +393,9 @@ func (s *Sink) flush(ctx context.Context) error {
 		s.ready.SetReady()
 		s.log.Info("ClickHouse is back", zap.Duration("after", time.Since(start)))
 	}
-	for backoff := 200 * time.Millisecond; len(s.dead) > 0; backoff = min(2*backoff, s.cfg.MaxBackoff) {
-		err := s.cl.ProduceSync(ctx, s.dead...).FirstErr()
+	for backoff := 200 * time.Millisecond; len(b.dead) > 0; backoff = min(2*backoff, s.cfg.MaxBackoff) {
+		err := s.cl.ProduceSync(ctx, b.dead...).FirstErr()
 		if err == nil {
-			clear(s.dead)
-			s.dead = s.dead[:0]
 			break
 		}
 		if ctx.Err() != nil {
@@ -304,22 +408,32 @@ func (s *Sink) flush(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 	}
-	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
-		// The rows are in; a later commit covers them, or whoever reads
-		// them again finds their offsets stored and skips them.
-		s.log.Warn("commit offsets", logging.Error(err))
-	}
+	s.cl.CommitOffsetsSync(ctx, b.offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && err == nil {
+						err = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+					}
+				}
+			}
+		}
+		if err != nil {
+			// The rows are in; a later commit covers them, or whoever
+			// reads them again finds their offsets stored and skips them.
+			s.log.Warn("commit offsets", logging.Error(err))
+		}
+	})
 	s.m.batches.Inc()
 	s.m.insertSec.Observe(time.Since(start).Seconds())
-	s.m.pending.Set(0)
 	return nil
 }
 
 // insertAll inserts every table that holds rows; a table inserted is
 // emptied, so a retry sends only what failed.
-func (s *Sink) insertAll(ctx context.Context) error {
+func (s *Sink) insertAll(ctx context.Context, set *rows.Set) error {
 	for _, k := range rows.Kinds {
-		t := s.set.Table(k)
+		t := set.Table(k)
 		if t.Len() == 0 {
 			continue
 		}
@@ -335,9 +449,9 @@ func (s *Sink) insertAll(ctx context.Context) error {
 		}
 		t.Reset()
 	}
-	if n := s.set.Minimized; n > 0 {
+	if n := set.Minimized; n > 0 {
 		s.m.minimized.Add(float64(n))
-		s.set.Minimized = 0
+		set.Minimized = 0
 	}
 	return nil
 }
@@ -448,7 +562,7 @@ func (s *Sink) insert(ctx context.Context, t *rows.Table) error {
 
 // reconnect opens a new connection pool (the old one's connections may
 // point at a server that restarted).
-func (s *Sink) reconnect(ctx context.Context) {
+func (s *Sink) reconnect() {
 	conn, err := clickhouse.Open(s.cfg.ClickHouse)
 	if err != nil {
 		s.log.Warn("reconnect to ClickHouse", logging.Error(err))
@@ -582,10 +696,12 @@ func (s *Sink) prepareKafka(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsRevoked(s.dropped),
 		kgo.OnPartitionsLost(s.dropped),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { s.blocked.Store(true) }),
 	)
 	if s.cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("sink: kafka client: %w", err)
 	}
+	s.dlq = kafka.NewDLQ(s.cl, kafka.DLQOptions{Component: "metrics-sink/decode"})
 	if s.cfg.EnsureTopics {
 		var specs []kafka.TopicSpec
 		for k, t := range s.cfg.Topics {
