@@ -96,7 +96,9 @@ func (p *profiler) stop() []string {
 			cmd := exec.Command("perf", "report", "-i", p.data, "--stdio", "--no-children", "-g", "none", "--percent-limit", "0.5", "--sort", r.sort)
 			b, err := cmd.Output()
 			if err == nil && os.WriteFile(out, b, 0o644) == nil {
+				p.mu.Lock()
 				p.files = append(p.files, out)
+				p.mu.Unlock()
 			}
 		}
 	}
