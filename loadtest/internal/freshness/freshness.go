@@ -620,10 +620,17 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 				if !ok || prod.IsZero() {
 					continue
 				}
+				// The observer and the gateway read the deliveries side
+				// by side: when the gateway was first, the delivery was
+				// readable no later than the client got it.
+				visible := tr.visible
+				if r.at.Before(visible) {
+					visible = r.at
+				}
 				stages[0] += stats.Ms(prod.Sub(committed))
 				stages[1] += stats.Ms(tr.personalizer.Sub(prod))
-				stages[2] += stats.Ms(tr.visible.Sub(tr.personalizer))
-				stages[3] += stats.Ms(r.at.Sub(tr.visible))
+				stages[2] += stats.Ms(visible.Sub(tr.personalizer))
+				stages[3] += stats.Ms(r.at.Sub(visible))
 				staged++
 			}
 		}
