@@ -27,7 +27,7 @@ type Invalidator struct {
 	// CommitInterval is how often offsets of done changes are committed.
 	CommitInterval time.Duration `env:"COMMIT_INTERVAL" default:"100ms" help:"How often the offsets of changes every target acked (or dead-lettered) are committed."`
 	// MaxInFlight bounds the changes consumed and not yet done.
-	MaxInFlight int `env:"MAX_IN_FLIGHT" default:"100000" help:"Most changes consumed and not yet acked by every target; consuming pauses past it (a target that is down holds its changes until the DLQ time)."`
+	MaxInFlight int `env:"MAX_IN_FLIGHT" default:"100000" help:"Most changes consumed and not yet acked (or dead-lettered) by every target; consuming pauses past it. A failing target (its last request failed, or its breaker is open) that holds more than half of it dead-letters its oldest queued changes unsent, so it never pauses the others."`
 	// EnsureTopics creates missing topics. Default true.
 	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (content.changes and its DLQ, edge.purges, pipeline.latency) with the pipeline's settings; refuse incompatible existing ones."`
 	// ContentTopic, PurgesTopic and LatencyTopic rename the topics.

@@ -89,11 +89,21 @@ func (f *inflight) done() {
 }
 
 // waitBelow blocks while more than limit changes are in flight, or until
-// stop reports true (checked on every wake-up).
-func (f *inflight) waitBelow(limit int, stop func() bool) {
+// stop reports true; both are checked on every wake-up (a change done, or
+// wake). While it waits, onWait runs on every wake-up, without the lock.
+func (f *inflight) waitBelow(limit int, stop func() bool, onWait func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for f.n > limit && !stop() {
+		f.mu.Unlock()
+		onWait()
+		f.mu.Lock()
+		if f.n <= limit || stop() {
+			return
+		}
 		f.cond.Wait()
 	}
 }
+
+// wake wakes a waiter to check again.
+func (f *inflight) wake() { f.cond.Broadcast() }

@@ -30,7 +30,9 @@ type Config struct {
 	// 10s.
 	SessionTimeout time.Duration
 	// MaxInFlight bounds the changes consumed and not yet done; polling
-	// pauses past it. Zero means 100000.
+	// pauses past it. A target holding more than half of it (slow or
+	// down) dead-letters its oldest queued changes unsent, so one target
+	// never pauses the others. Zero means 100000.
 	MaxInFlight int
 	// EnsureTopics creates missing topics with the pipeline's settings.
 	EnsureTopics bool

@@ -103,7 +103,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
-		e.senders = append(e.senders, newSender(t, tgt, logging.Named(log, "target").With(zap.String("target", t.Name)), e.m, e.finishBatch))
+		e.senders = append(e.senders, newSender(t, tgt, logging.Named(log, "target").With(zap.String("target", t.Name)), e.m, cfg.MaxInFlight/2, e.finishBatch))
 	}
 	kopts, err := kafka.Opts(cfg.Kafka, logging.Named(log, "kafka"))
 	if err != nil {
@@ -155,8 +155,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	commitDone := make(chan struct{})
 	go func() { defer close(commitDone); e.commitLoop(ctx) }()
-	stop := context.AfterFunc(ctx, e.flight.cond.Broadcast)
+	stop := context.AfterFunc(ctx, e.flight.wake)
 	defer stop()
+	go func() { // a waiting poll loop looks again at failing targets
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				e.flight.wake()
+			}
+		}
+	}()
 	e.ready.SetReady()
 	err := e.poll(ctx)
 	// Shutdown: stop sending (what is in flight is not committed and will
@@ -200,7 +212,11 @@ func (e *Engine) prepare(ctx context.Context) error {
 // poll is the consume loop.
 func (e *Engine) poll(ctx context.Context) error {
 	for {
-		e.flight.waitBelow(e.cfg.MaxInFlight, func() bool { return ctx.Err() != nil })
+		e.flight.waitBelow(e.cfg.MaxInFlight, func() bool { return ctx.Err() != nil }, func() {
+			for _, s := range e.senders {
+				s.shedIfFailing()
+			}
+		})
 		fs := e.cl.PollRecords(ctx, 10000)
 		if ctx.Err() != nil {
 			e.cl.AllowRebalance()

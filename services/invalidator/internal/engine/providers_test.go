@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshet/freshet/pkg/config"
 	"github.com/freshet/freshet/pkg/edgefake"
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/kafka"
+	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/invalidator/internal/engine"
 	"github.com/freshet/freshet/services/invalidator/internal/itest"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -231,5 +233,62 @@ func TestRebalanceMidStreamLosesNothing(t *testing.T) {
 		if fastly.Purged(fmt.Sprint("content:", i)) == 0 || cf.Purged(fmt.Sprint("content:", i)) == 0 {
 			t.Fatalf("content:%d lost in the rebalance", i)
 		}
+	}
+}
+
+// A target that is down never holds up the others: with at most 40
+// changes in flight, Fastly failing every request keeps at most 20 of them
+// (half) and dead-letters the older ones unsent, while Cloudflare gets all
+// 300 changes.
+func TestFailingTargetNeverHoldsUpTheOthers(t *testing.T) {
+	e := newEnv(t)
+	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
+	defer fastly.Close()
+	fastly.FailNext(1_000_000, http.StatusServiceUnavailable, 0)
+	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
+	defer cf.Close()
+	vars := map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"}
+	file := strings.Replace(providersFile(fastly.URL(), cf.URL(), 0, 0), "attempts: 6", "attempts: 100000", 1)
+	file = strings.Replace(file, "      dead_letter_after: 30s\n", "      dead_letter_after: 30s\n      breaker: {failures: 3, cooldown: 500ms}\n", 1) // fastly's
+	p, err := pipeline.ParseEnv("test.yaml", []byte(file), config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(p, vars)
+	cfg.MaxInFlight = 40
+	itest.StartEngine(t, cfg)
+	// Waves of 30: each must reach cloudflare before the next is produced,
+	// while fastly fails every request. Past the first wave, consuming
+	// goes on only because fastly's backlog is shed.
+	const n, wave = 300, 30
+	for i := 0; i < n; i += wave {
+		e.k.Changes(e.topics.Content, manyChanges(wave, i)...)
+		missing := func() int {
+			m := 0
+			for j := i; j < i+wave; j++ {
+				if cf.Purged(fmt.Sprint("content:", j)) == 0 {
+					m++
+				}
+			}
+			return m
+		}
+		itest.Eventually(t, 30*time.Second, func() bool { return missing() == 0 }, func() string {
+			return fmt.Sprintf("cloudflare was held up by the failing fastly: %d changes of the wave from %d not purged", missing(), i)
+		})
+	}
+	var shed int
+	itest.Eventually(t, 30*time.Second, func() bool {
+		shed = 0
+		for _, r := range e.k.DLQ(e.topics.Content) {
+			if itest.Header(r, engine.HeaderTarget) == "fastly" && strings.Contains(itest.Header(r, kafka.HeaderError), "failing, with more than 20 changes waiting") {
+				shed++
+			}
+		}
+		return shed >= n-60
+	}, func() string {
+		return fmt.Sprintf("%d changes dead-lettered for fastly's backlog, want at least %d", shed, n-60)
+	})
+	if fastly.Purged("content:0") != 0 {
+		t.Error("the failing fastly acked a purge")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/freshet/freshet/pkg/pipeline"
@@ -28,16 +29,23 @@ type sender struct {
 	// every request of it acked or gave up; ctx is the sender's.
 	finish func(context.Context, *batch)
 
-	mu     sync.Mutex
-	queue  []*unit
-	queued int // changes in queue
-	wake   chan struct{}
-	wg     sync.WaitGroup
+	// bound is the most changes a failing target may hold (queued and in
+	// batches); past it the oldest queued ones go to the DLQ unsent.
+	bound      int
+	lastFailed atomic.Bool     // the last request failed (retryably)
+	ctx        context.Context // run's, for shed batches
+
+	mu      sync.Mutex
+	queue   []*unit
+	queued  int // changes in queue
+	backlog int // changes in queue and in batches not finished
+	wake    chan struct{}
+	wg      sync.WaitGroup
 }
 
-func newSender(cfg *pipeline.Target, tgt target.Target, log *zap.Logger, m *metrics, finish func(context.Context, *batch)) *sender {
+func newSender(cfg *pipeline.Target, tgt target.Target, log *zap.Logger, m *metrics, bound int, finish func(context.Context, *batch)) *sender {
 	s := &sender{
-		cfg: cfg, tgt: tgt, log: log, m: m, finish: finish,
+		cfg: cfg, tgt: tgt, log: log, m: m, finish: finish, bound: max(1, bound), ctx: context.Background(),
 		gate: newGate(cfg.Rate, cfg.Burst),
 		sem:  make(chan struct{}, cfg.Concurrency),
 		wake: make(chan struct{}, 1),
@@ -58,12 +66,81 @@ func (s *sender) enqueue(u *unit) {
 	s.mu.Lock()
 	s.queue = append(s.queue, u)
 	s.queued += len(u.changes)
+	s.backlog += len(u.changes)
 	s.m.queueDepth.WithLabelValues(s.cfg.Name).Set(float64(s.queued))
 	s.mu.Unlock()
+	s.shedIfFailing()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// failing reports whether the target is failing: its last request failed
+// and was not yet followed by a success, or its breaker is not closed.
+func (s *sender) failing() bool {
+	if s.lastFailed.Load() {
+		return true
+	}
+	s.breaker.mu.Lock()
+	defer s.breaker.mu.Unlock()
+	return s.breaker.state != breakerClosed
+}
+
+// shedIfFailing dead-letters, unsent, the oldest queued units of a failing
+// target that holds more than its bound of changes, so that it never holds
+// up consumption for the others. A healthy target is never shed: a burst
+// waits its turn.
+func (s *sender) shedIfFailing() {
+	if !s.failing() {
+		return
+	}
+	s.mu.Lock()
+	var shed []*unit
+	for s.backlog > s.bound && len(s.queue) > 0 {
+		old := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.queued -= len(old.changes)
+		s.backlog -= len(old.changes)
+		shed = append(shed, old)
+	}
+	s.m.queueDepth.WithLabelValues(s.cfg.Name).Set(float64(s.queued))
+	ctx := s.ctx
+	s.mu.Unlock()
+	if len(shed) > 0 {
+		s.shed(ctx, shed)
+	}
+}
+
+// shed dead-letters units without sending them: the target holds more
+// than its bound.
+func (s *sender) shed(ctx context.Context, units []*unit) {
+	b := newBatch(s.cfg, units)
+	err := fmt.Errorf("target %s: failing, with more than %d changes waiting; dead-lettered without a request", s.cfg.Name, s.bound)
+	for _, r := range b.reqs {
+		r.err = err
+	}
+	b.started = time.Now()
+	b.finished = b.started
+	s.m.failures.WithLabelValues(s.cfg.Name, "backlog").Add(float64(len(b.reqs)))
+	s.log.Warn("failing target over its bound: dead-lettering the oldest purges", zap.Int("bound", s.bound), zap.Int("units", len(units)))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.finish(ctx, b)
+	}()
+}
+
+// finished notes that a batch's changes left the target.
+func (s *sender) finished(b *batch) {
+	n := 0
+	for _, u := range b.units {
+		n += len(u.changes)
+	}
+	s.mu.Lock()
+	s.backlog -= n
+	s.mu.Unlock()
 }
 
 func (s *sender) take() []*unit {
@@ -85,6 +162,9 @@ func (s *sender) empty() bool {
 // slot and a rate token, then take the whole queue as one batch. It
 // returns when ctx is done, after the batches in flight ended.
 func (s *sender) run(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
 	defer s.wg.Wait()
 	for {
 		select {
@@ -157,6 +237,7 @@ func (s *sender) send(ctx context.Context, b *batch) {
 	}
 	b.finished = time.Now()
 	s.finish(ctx, b)
+	s.finished(b)
 }
 
 // attempt makes r's request until it is acked or given up.
@@ -196,6 +277,7 @@ func (s *sender) attempt(ctx context.Context, b *batch, r *request) {
 		if te != nil {
 			r.status = te.Status
 		}
+		s.lastFailed.Store(err != nil && !permanent)
 		if err == nil {
 			r.purgeID, r.err = res.PurgeID, nil
 			s.m.requests.WithLabelValues(name, "acked").Inc()
