@@ -26,16 +26,16 @@ func (e *Engine) partition(topic string, part int32) *partition {
 	return p
 }
 
-// commitLoop commits done offsets every CommitInterval until ctx is done.
-func (e *Engine) commitLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.CommitInterval)
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			e.commit(ctx)
+			f()
 		}
 	}
 }

@@ -154,21 +154,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.run(sendCtx) }()
 	}
 	commitDone := make(chan struct{})
-	go func() { defer close(commitDone); e.commitLoop(ctx) }()
+	go func() {
+		defer close(commitDone)
+		every(ctx, e.cfg.CommitInterval, func() { e.commit(ctx) })
+	}()
 	stop := context.AfterFunc(ctx, e.flight.wake)
 	defer stop()
-	go func() { // a waiting poll loop looks again at failing targets
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				e.flight.wake()
-			}
-		}
-	}()
+	go every(ctx, 100*time.Millisecond, e.flight.wake) // a waiting poll loop looks again at failing targets
 	e.ready.SetReady()
 	err := e.poll(ctx)
 	// Shutdown: stop sending (what is in flight is not committed and will
