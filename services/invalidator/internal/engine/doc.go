@@ -23,7 +23,10 @@
 // refused token, a bad request), or dead_letter_after has passed since its
 // oldest purge was queued: then the changes it carried go to the DLQ with
 // the target and the reason. Senders share nothing: a slow or failing
-// target never delays the others.
+// target never delays the others. Nor does it hold up consumption: a
+// failing target (its last request failed, or its breaker is not closed)
+// that holds more than half of MaxInFlight changes dead-letters its oldest
+// queued ones unsent.
 //
 // # Offsets (the guarantee)
 //
