@@ -21,14 +21,6 @@ import (
 // ServicesDir holds one folder per service, each a main package.
 const ServicesDir = "services"
 
-// service is a running Freshet service.
-type service struct {
-	name  string
-	admin string // host:port of /healthz, /readyz, /metrics
-	log   string
-	cmd   *servers.Command
-}
-
 // availableServices lists the folders under services/ that hold a main.go.
 func availableServices() ([]string, error) {
 	entries, err := os.ReadDir(ServicesDir)
@@ -130,23 +122,25 @@ func (s *Stack) serviceEnv(name, admin string) []string {
 }
 
 // startServices starts the built services and waits until each answers
-// 200 on /readyz.
+// 200 on /readyz. Each writes its pid to Dir/run/<name>.pid.
 func (s *Stack) startServices(ctx context.Context, names []string) error {
+	if err := os.MkdirAll(s.runDir(), 0o755); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
 	for i, name := range names {
 		t := time.Now()
 		admin := fmt.Sprintf("127.0.0.1:%d", s.cfg.AdminBasePort+i)
 		logFile := filepath.Join(s.dir, "logs", name+".log")
-		cmd, err := servers.StartCommand(servers.CommandOptions{
-			Name: name, Path: filepath.Join(s.binDir(), name), Env: s.serviceEnv(name, admin), LogFile: logFile,
-		})
+		svc := &service{name: name, admin: admin, log: logFile, path: filepath.Join(s.binDir(), name),
+			env: s.serviceEnv(name, admin), pid: filepath.Join(s.runDir(), name+".pid")}
+		cmd, err := svc.start()
 		if err != nil {
 			return err
 		}
-		svc := &service{name: name, admin: admin, log: logFile, cmd: cmd}
 		p := &part{name: name, where: fmt.Sprintf("admin http://%s  (log %s)", admin, logFile),
-			stop: func(ctx context.Context) error { return cmd.Stop(ctx, 20*time.Second) }}
-		if err := waitReady(ctx, svc, s.cfg.ReadyTimeout); err != nil {
-			_ = cmd.Stop(context.Background(), 5*time.Second)
+			stop: func(ctx context.Context) error { return svc.stop(ctx, 20*time.Second) }}
+		if err := waitReady(ctx, svc, cmd, s.cfg.ReadyTimeout); err != nil {
+			_ = svc.stop(context.Background(), 5*time.Second)
 			return fmt.Errorf("%s: %w\n%s", name, err, lastLines(cmd.Output(), 20))
 		}
 		p.took = time.Since(t)
@@ -156,8 +150,9 @@ func (s *Stack) startServices(ctx context.Context, names []string) error {
 	return nil
 }
 
-// waitReady polls the service's /readyz until it answers 200.
-func waitReady(ctx context.Context, svc *service, timeout time.Duration) error {
+// waitReady polls the service's /readyz until it answers 200, or cmd (its
+// process) exits.
+func waitReady(ctx context.Context, svc *service, cmd *servers.Command, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	url := "http://" + svc.admin + "/readyz"
@@ -175,8 +170,8 @@ func waitReady(ctx context.Context, svc *service, timeout time.Duration) error {
 			last = err.Error()
 		}
 		select {
-		case <-svc.cmd.Done():
-			return fmt.Errorf("exited before it was ready (%v); log %s", svc.cmd.Err(), svc.log)
+		case <-cmd.Done():
+			return fmt.Errorf("exited before it was ready (%v); log %s", cmd.Err(), svc.log)
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %s (last answer of %s: %s); log %s", timeout, url, last, svc.log)
 		case <-time.After(100 * time.Millisecond):
@@ -184,17 +179,11 @@ func waitReady(ctx context.Context, svc *service, timeout time.Duration) error {
 	}
 }
 
-// watchServices reports a service that exits while the stack runs.
+// watchServices supervises the services while the stack runs: one that
+// exits is reported and started again (see supervise).
 func (s *Stack) watchServices(ctx context.Context) {
 	for _, svc := range s.svcs {
-		go func() {
-			select {
-			case <-svc.cmd.Done():
-				fmt.Fprintf(s.out, "freshet: %s exited (%v); the rest keeps running. Log: %s\n%s\n",
-					svc.name, svc.cmd.Err(), svc.log, lastLines(svc.cmd.Output(), 10))
-			case <-ctx.Done():
-			}
-		}()
+		go s.supervise(ctx, svc)
 	}
 }
 
