@@ -2,6 +2,7 @@ package ssecap
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,26 +179,29 @@ func RunWorker(ctx context.Context, args []string) error {
 				timeout, _ = time.ParseDuration(f[2])
 			}
 			deadline := time.Now().Add(timeout)
-			behind := 0
+			// Only the streams still behind are looked at again, every
+			// 10 ms: the check must not take the CPU the gateways need.
+			behind := streams
 			for {
-				behind = 0
-				for _, s := range streams {
+				still := behind[:0:0]
+				for _, s := range behind {
 					s.mu.Lock()
 					if s.seq.Next() < k {
-						behind++
+						still = append(still, s)
 					}
 					s.mu.Unlock()
 				}
-				if behind == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+				behind = still
+				if len(behind) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 					break
 				}
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond)
 			}
 			ms := 0.0
 			if !resumeStart.IsZero() {
 				ms = stats.Ms(time.Since(resumeStart))
 			}
-			out.Encode(reply{Ms: ms, Behind: behind})
+			out.Encode(reply{Ms: ms, Behind: len(behind)})
 		case "check":
 			var k int64
 			if len(f) == 2 {
@@ -246,6 +250,9 @@ func (s *workerStream) start(events *atomic.Int64) {
 // sequenceOf reads the sequence number of a storm delivery: its
 // content.version, when the content id says it is one ("seq-...").
 func sequenceOf(data []byte) (int64, bool) {
+	if !bytes.Contains(data, []byte(`"id":"seq-`)) {
+		return 0, false // a broadcast: not decoded
+	}
 	var d struct {
 		Content struct {
 			ID      string `json:"id"`
