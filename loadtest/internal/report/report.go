@@ -113,6 +113,11 @@ type Result struct {
 	// CPU is the CPU time each part of the stack spent during the
 	// scenario, in seconds, by part (postgres, kafka, cdc-ingestor...).
 	CPU map[string]float64 `json:"cpu_seconds,omitempty"`
+	// MachineBusy is the CPU time the whole machine spent busy during the
+	// scenario, in seconds; Others is what of it no part of the stack nor
+	// the load generator spent: the machine's other users.
+	MachineBusy float64 `json:"machine_busy_seconds,omitempty"`
+	Others      float64 `json:"others_seconds,omitempty"`
 	// Profiles lists the CPU profiles written during the scenario.
 	Profiles []string `json:"profiles,omitempty"`
 	// Missing says what could not be measured, and why.
@@ -238,6 +243,9 @@ func (r *Report) WriteCPU(w io.Writer) error {
 		}
 		for _, kv := range SortedCPU(res.CPU) {
 			fmt.Fprintf(w, " %s %.1fs (%.0f%%)", kv.Part, kv.Seconds, 100*kv.Seconds/max(total, 1e-9))
+		}
+		if res.MachineBusy > 0 {
+			fmt.Fprintf(w, "; the machine was busy %.0f%% of the time, and %.1fs of CPU went to processes outside the stack and the load generator", 100*res.MachineBusy/max(res.Seconds*float64(r.Machine.Cores), 1e-9), res.Others)
 		}
 		fmt.Fprintln(w)
 	}

@@ -121,11 +121,20 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Result {
 		cpu = env.Stack.CPU()
 		prof = env.startProfiles(ctx, sc.Name())
 	}
+	mach0, _ := stats.ReadMachineCPU()
 	stopProgress := env.printProgress(sc.Name(), load)
 	err := sc.Run(ctx, env, res)
 	stopProgress()
 	if env.Stack != nil {
 		res.CPU = stack.Since(cpu, env.Stack.CPU())
+	}
+	if mach1, err := stats.ReadMachineCPU(); err == nil && mach0.Total > 0 {
+		res.MachineBusy = mach1.Sub(mach0).Busy
+		res.Others = res.MachineBusy
+		for _, v := range res.CPU {
+			res.Others -= v
+		}
+		res.Others = max(res.Others, 0)
 	}
 	res.Finish(load.Stop())
 	res.Profiles = prof.stop()

@@ -109,3 +109,44 @@ func SummarizeLoad(samples []float64) LoadStats {
 	st.Mean = sum / float64(len(samples))
 	return st
 }
+
+// MachineCPU is the CPU time the whole machine has spent busy and in all,
+// in seconds, from the first line of /proc/stat (every process, this
+// machine's other users' included).
+type MachineCPU struct {
+	Busy, Total float64
+}
+
+// ReadMachineCPU reads /proc/stat.
+func ReadMachineCPU() (MachineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineCPU{}, err
+	}
+	return ParseMachineCPU(string(b))
+}
+
+// ParseMachineCPU reads the "cpu" line of /proc/stat's text: user nice
+// system idle iowait irq softirq steal, in USER_HZ (100 a second).
+func ParseMachineCPU(s string) (MachineCPU, error) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return MachineCPU{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var v [8]float64
+	for i := range v {
+		x, err := strconv.ParseFloat(f[i+1], 64)
+		if err != nil {
+			return MachineCPU{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		v[i] = x / 100
+	}
+	busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return MachineCPU{Busy: busy, Total: busy + v[3] + v[4]}, nil
+}
+
+// Sub is m minus o.
+func (m MachineCPU) Sub(o MachineCPU) MachineCPU {
+	return MachineCPU{Busy: m.Busy - o.Busy, Total: m.Total - o.Total}
+}

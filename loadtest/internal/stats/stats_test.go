@@ -106,3 +106,19 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Stop twice: %+v then %+v", a, b)
 	}
 }
+
+func TestMachineCPU(t *testing.T) {
+	m, err := ParseMachineCPU("cpu  1000 50 300 5000 100 10 20 30 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Busy != 14.1 || m.Total != 65.1 {
+		t.Fatalf("ParseMachineCPU = %+v, want busy 14.1 total 65.1", m)
+	}
+	if _, err := ParseMachineCPU("intr 1 2 3"); err == nil {
+		t.Fatal("bad /proc/stat accepted")
+	}
+	if d := (MachineCPU{3, 10}).Sub(MachineCPU{1, 4}); d != (MachineCPU{2, 6}) {
+		t.Fatalf("Sub = %+v", d)
+	}
+}
