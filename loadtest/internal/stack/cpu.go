@@ -114,6 +114,13 @@ func (s *Stack) CPU() map[string]float64 {
 	for _, g := range s.Gateways() {
 		walk(g.Pid(), func(procInfo) string { return "sse-gateway" })
 	}
+	s.mu.Lock()
+	gone := s.goneGateways
+	s.mu.Unlock()
+	if gone > 0 {
+		out["sse-gateway"] += gone
+		out["load generator"] -= gone
+	}
 	self := os.Getpid()
 	gws := map[int]bool{}
 	for _, g := range s.Gateways() {

@@ -66,6 +66,10 @@ type Stack struct {
 	mu       sync.Mutex
 	gateways []*Service // replicas started by AddGateway
 	stopped  bool
+	// goneGateways is the CPU time of the replicas stopped so far, read
+	// just before each stopped: once reaped, a child's time is added to
+	// this process's (cutime), where CPU takes it back out.
+	goneGateways float64
 }
 
 // portVars are the runner's port variables, by the short name used here.
@@ -382,6 +386,10 @@ func (s *Stack) StopGateways() {
 	s.mu.Lock()
 	gws := s.gateways
 	s.gateways = nil
+	procs := allProcs()
+	for _, g := range gws {
+		s.goneGateways += float64(procs[g.Pid()].ticks) / clockTicks
+	}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, g := range gws {
