@@ -85,13 +85,13 @@ type Sink struct {
 	BatchInterval time.Duration `env:"BATCH_INTERVAL" default:"1s" help:"Longest wait of a row before its batch is sent."`
 	// MaxBackoff bounds the wait between attempts at an insert. Default 30s.
 	MaxBackoff time.Duration `env:"MAX_BACKOFF" default:"30s" help:"Longest wait between two attempts at an insert while ClickHouse is unavailable (exponential from 200ms)."`
-	// FetchMaxBytes bounds a fetch response. Default 16MiB.
-	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"16MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
+	// FetchMaxBytes bounds a fetch response. Default 8MiB.
+	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"8MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
 	// SessionTimeout is how long the group waits for a crashed instance.
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
-	// MemoryLimit is the Go runtime's soft memory limit. Default 192MiB.
-	MemoryLimit config.ByteSize `env:"MEMORY_LIMIT" default:"192MiB" help:"Soft memory limit of the Go runtime (debug.SetMemoryLimit): the garbage collector works harder near it. GOMEMLIMIT, when set, wins. 0: none."`
+	// MemoryLimit is the Go runtime's soft memory limit. Default 200MiB.
+	MemoryLimit config.ByteSize `env:"MEMORY_LIMIT" default:"200MiB" help:"Soft memory limit of the Go runtime (debug.SetMemoryLimit): the garbage collector works harder near it. GOMEMLIMIT, when set, wins. 0: none."`
 	// RetentionDays is how long rows are kept. Default 30.
 	RetentionDays int `env:"RETENTION_DAYS" default:"30" help:"Days rows are kept: a TTL on ClickHouse 19.6 and later, dropped day partitions (hourly) before."`
 	// EnsureTopics creates missing topics. Default true.
