@@ -98,7 +98,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("freshet-load", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
-	fs.BoolVar(&o.long, "long", false, "the issue's sizes and longer phases (about 15 minutes) instead of the short run (a few minutes)")
+	fs.BoolVar(&o.long, "long", false, "60 s write phases, a 500,000-row backlog and a 3,000,000-row flood (about 15 minutes) instead of the short run (15 s phases; the issue's client and stream counts either way)")
 	fs.StringVar(&o.dir, "dir", "", "folder of the stack's data, logs and the results (default: a new temporary folder)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the JSON results here (they are always written to <dir>/results.json)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the stack's data (Postgres, Kafka, logs) after the run; results and profiles are always kept")
