@@ -221,7 +221,7 @@ func (t *latencyTable) add(s *Set, e *events.LatencySample) {
 		committed = e.Trace.CommittedAt
 	}
 	t.committed.add(seconds(committed))
-	keys, values := []string{}, []string{}
+	keys, values := make([]string, 0, len(e.Labels)), make([]string, 0, len(e.Labels))
 	target := ""
 	for k, v := range e.Labels {
 		if !slices.Contains(Labels, k) || isIP(v) {

@@ -72,6 +72,19 @@ type Sink struct {
 	retention time.Time
 
 	closeOnce sync.Once
+
+	read map[string]prometheus.Counter // the loop's, per topic
+}
+
+// readCounter returns the records counter of topic (cached: the loop counts
+// every record).
+func (s *Sink) readCounter(topic string) prometheus.Counter {
+	c, ok := s.read[topic]
+	if !ok {
+		c = s.m.read.WithLabelValues(topic)
+		s.read[topic] = c
+	}
+	return c
 }
 
 // batch is the rows of a batch, its dead letters and the offsets to
@@ -125,7 +138,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
 		log = zap.NewNop()
 	}
 	s := &Sink{cfg: cfg, log: log, codec: o.codec, kinds: map[string]rows.Kind{}, clean: map[position]bool{},
-		cur: newBatch(), free: make(chan *batch, 1), toInsert: make(chan *batch)}
+		cur: newBatch(), free: make(chan *batch, 1), toInsert: make(chan *batch), read: map[string]prometheus.Counter{}}
 	s.free <- newBatch()
 	if s.codec == nil {
 		var err error
@@ -319,7 +332,7 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 	if !ok {
 		return nil
 	}
-	s.m.read.WithLabelValues(r.Topic).Inc()
+	s.readCounter(r.Topic).Inc()
 	parts := b.offsets[r.Topic]
 	if parts == nil {
 		parts = map[int32]kgo.EpochOffset{}
