@@ -106,6 +106,10 @@ func TestStackKillOneServiceAtATime(t *testing.T) {
 	}
 	exactlyOnce(t, "u1's browser app (what the client gave it)", appCounts, all)
 	p.checkWire(ctx, "u1's browser (every delivery event EventSource received)", u1Tab.receipts(), all)
+	// u3's stream is live: an item for u3 written now reaches it, so any
+	// of the changes, had they gone to u3, would have too.
+	forU3 := insertForU3(ctx, t, conn, fmt.Sprintf("Only for u3 %d", time.Now().UnixNano()))
+	waitAll(t, "u3's Go SSE client", u3.counts, []change{forU3}, 3*time.Minute)
 	noneOf(t, "u3's Go SSE client", u3.counts(), all)
 	t.Logf("u1's Go client connected %d times; u1's browser client events: %v", u1.connects, eval[[]string](u1Tab, "window.kinds"))
 

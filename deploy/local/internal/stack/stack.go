@@ -80,7 +80,8 @@ type Stack struct {
 
 	secrets map[string]string
 	svcs    []*service
-	origin  bool // the reference origin is among the services run
+	restart restartPolicy // zero: defaultRestart
+	origin  bool          // the reference origin is among the services run
 }
 
 // Run starts the stack, prints what runs where, and blocks until ctx is

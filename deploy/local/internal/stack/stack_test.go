@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -187,8 +188,15 @@ func newStackEnv(t *testing.T, services string) stackEnv {
 			t.Fatal(err)
 		}
 	}
-	p := freePorts(t, 8)
-	p = append(p, freeRun(t, 8), freePorts(t, 1)[0])
+	// One run of free ports below the ephemeral range: a port the kernel
+	// picked (port 0) could be taken by one of the stack's own client
+	// connections before the server that should listen there binds it.
+	base := freeRun(t, 17)
+	var p []int
+	for i := range 8 {
+		p = append(p, base+i)
+	}
+	p = append(p, base+8, base+16) // admin base (8 consecutive ports), origin
 	return stackEnv{dir: dir, ports: p, env: []string{
 		"FRESHET_LOCAL_DIR=" + dir,
 		"FRESHET_LOCAL_POSTGRES_PORT=" + strconv.Itoa(p[0]),
@@ -212,10 +220,17 @@ func (s stackEnv) postgresDSN() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/freshet?sslmode=disable", s.ports[0])
 }
 
-// freeRun returns the first of n consecutive ports that are free now.
+// freeRun returns the first of n consecutive ports that are free now,
+// between 10000 and the start of the ephemeral range (where the kernel
+// picks the ports of outgoing connections), from a place that depends on
+// the process id and the call, so that test processes running at once, and
+// the stacks of one process, pick apart.
 func freeRun(t *testing.T, n int) int {
 	t.Helper()
-	for base := 20000 + os.Getpid()%20000; base < 60000; base += n {
+	lo, span := 10000, ephemeralStart()-10000-n
+	start := lo + (os.Getpid()*7919+int(freeRunCalls.Add(1))*4099)%span
+	for i := 0; i < span; i += n {
+		base := lo + (start-lo+i)%span
 		ok := true
 		for p := base; p < base+n && ok; p++ {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -231,6 +246,26 @@ func freeRun(t *testing.T, n int) int {
 	}
 	t.Fatal("no run of free ports")
 	return 0
+}
+
+var freeRunCalls atomic.Int32
+
+// ephemeralStart is the first port of the kernel's ephemeral range
+// (32768 when it cannot be read).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	p, err := strconv.Atoi(f[0])
+	if err != nil || p <= 11000 {
+		return 32768
+	}
+	return p
 }
 
 // TestStackUpAndDown runs `make run`'s program as a user would: every part

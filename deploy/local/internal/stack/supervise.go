@@ -14,19 +14,16 @@ import (
 	"github.com/freshet/freshet/pkg/servers"
 )
 
-// A service that exits while the stack runs (a crash, a kill -9, an exit
-// with an error) is started again by its supervisor, with the same
-// environment, ports and log file, after a wait that grows with quick
-// repeated exits: restartBackoff at first, doubling up to
-// restartBackoffMax; a service that had been up for restartStable or more
-// before it exited is restarted after restartBackoff again. Each exit and
-// each restart is printed. A service stopped by the stack (Ctrl-C) is not
-// restarted.
-const (
-	restartBackoff    = time.Second
-	restartBackoffMax = 30 * time.Second
-	restartStable     = time.Minute
-)
+// restartPolicy says when a service that exited is started again: after
+// first, doubled at each exit that comes less than stable after the
+// previous start, up to max; a service that had been up for stable or more
+// before it exited waits first again.
+type restartPolicy struct {
+	first, max, stable time.Duration
+}
+
+// defaultRestart is the policy of `make run`.
+var defaultRestart = restartPolicy{first: time.Second, max: 30 * time.Second, stable: time.Minute}
 
 // errServiceStopped is returned by start once the stack stopped the service.
 var errServiceStopped = errors.New("service stopped")
@@ -97,10 +94,17 @@ func (svc *service) isStopped() bool {
 // runDir holds the services' pid files.
 func (s *Stack) runDir() string { return filepath.Join(s.dir, "run") }
 
-// supervise restarts svc each time it exits, until ctx is done or the
-// stack stops the service.
+// supervise restarts svc each time it exits (a crash, a kill -9, an exit
+// with an error), with the same environment, ports and log file, until ctx
+// is done or the stack stops the service (Ctrl-C): it prints each exit,
+// with the end of the service's log, and each restart, after the waits of
+// s.restart (defaultRestart when zero).
 func (s *Stack) supervise(ctx context.Context, svc *service) {
-	backoff := restartBackoff
+	policy := s.restart
+	if policy == (restartPolicy{}) {
+		policy = defaultRestart
+	}
+	backoff := policy.first
 	for {
 		cmd, started := svc.current()
 		select {
@@ -111,8 +115,8 @@ func (s *Stack) supervise(ctx context.Context, svc *service) {
 		if ctx.Err() != nil || svc.isStopped() {
 			return
 		}
-		if time.Since(started) >= restartStable {
-			backoff = restartBackoff
+		if time.Since(started) >= policy.stable {
+			backoff = policy.first
 		}
 		fmt.Fprintf(s.out, "freshet: %s exited (%v); restarting it in %s. Log: %s\n%s\n",
 			svc.name, cmd.Err(), backoff, svc.log, indent(lastLines(cmd.Output(), 10)))
@@ -122,7 +126,7 @@ func (s *Stack) supervise(ctx context.Context, svc *service) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, restartBackoffMax)
+			backoff = min(2*backoff, policy.max)
 			t := time.Now()
 			cmd, err := svc.start()
 			if errors.Is(err, errServiceStopped) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,28 +51,35 @@ func TestStackWhole(t *testing.T) {
 	u1, u3 := p.openUser("u1"), p.openUser("u3")
 	conn := p.pg(ctx)
 
-	// 1. One UPDATE: the page through Varnish, both users' streams.
+	// 1. UPDATEs, one at a time: the page through Varnish and u1's
+	// browser. Five rounds, to report more than one figure.
 	page := p.edge + "/tech/hello-freshet"
-	cached(ctx, t, page, "Hello, Freshet")
-	first := update(ctx, t, conn, 1, fmt.Sprintf("Whole stack %d", time.Now().UnixNano()))
-	f := pollFresh(ctx, t, page, first.title, first.at)
-	if f.cache != "MISS" {
-		t.Errorf("the first answer with the new title was X-Cache %s; want MISS (the stale copy purged, the new one fetched)", f.cache)
+	prev := "Hello, Freshet"
+	var rounds []change
+	var fresh, lags []time.Duration
+	for i := range 5 {
+		cached(ctx, t, page, prev)
+		c := update(ctx, t, conn, 1, fmt.Sprintf("Whole stack %d %d", i, time.Now().UnixNano()))
+		f := pollFresh(ctx, t, page, c.title, c.at)
+		if f.cache != "MISS" {
+			t.Errorf("the first answer with the new title was X-Cache %s; want MISS (the stale copy purged, the new one fetched)", f.cache)
+		}
+		if _, cache, body := getPage(ctx, t, page); cache != "HIT" || !strings.Contains(body, c.title) {
+			t.Errorf("after the MISS: X-Cache %s; want a HIT with the new title", cache)
+		}
+		u1.waitJS("u1's delivery of the update", fmt.Sprintf("window.got.some(d => d.key === %q)", c.key()), 2*time.Minute)
+		lag := eval[float64](u1, fmt.Sprintf("window.lags[window.got.find(d => d.key === %q).event_id]", c.key()))
+		t.Logf("update %s: page fresh through Varnish %s after the commit returned (%d stale answers, then %s, then HIT); in u1's browser %.0f ms after the commit (the client's measure)",
+			c.key(), f.took.Round(time.Millisecond), f.stale, f.cache, lag)
+		rounds, prev = append(rounds, c), c.title
+		fresh, lags = append(fresh, f.took), append(lags, time.Duration(lag*float64(time.Millisecond)))
 	}
-	if f.stale == 0 {
-		t.Logf("note: the page was already fresh at the first request after the commit")
-	}
-	if _, cache, body := getPage(ctx, t, page); cache != "HIT" || !strings.Contains(body, first.title) {
-		t.Errorf("after the MISS: X-Cache %s; want a HIT with the new title", cache)
-	}
-	t.Logf("Varnish: page fresh %s after the commit returned (%d stale answers before it, then %s, then HIT)", f.took.Round(time.Millisecond), f.stale, f.cache)
-
-	u1.waitJS("u1's delivery of the update", fmt.Sprintf("window.got.some(d => d.key === %q)", first.key()), 2*time.Minute)
-	browserLag := eval[float64](u1, fmt.Sprintf("window.lags[window.got.find(d => d.key === %q).event_id]", first.key()))
-	t.Logf("browser: commit to u1's browser %.0f ms (the client's measure: receive time minus commit time)", browserLag)
+	t.Logf("commit to a fresh page through Varnish: median %s, max %s; commit to u1's browser: median %s, max %s (%d updates)",
+		median(fresh).Round(time.Millisecond), slices.Max(fresh).Round(time.Millisecond), median(lags), slices.Max(lags), len(rounds))
+	first, browserLag := rounds[0], float64(lags[0])/float64(time.Millisecond)
 	forU3 := insertForU3(ctx, t, conn, fmt.Sprintf("Only for u3 %d", time.Now().UnixNano()))
 	u3.waitJS("u3's delivery of its own item", fmt.Sprintf("window.got.some(d => d.key === %q)", forU3.key()), 2*time.Minute)
-	noneOf(t, "u3's browser", u3.raw(), []change{first})
+	noneOf(t, "u3's browser", u3.raw(), rounds)
 	noneOf(t, "u1's browser", u1.raw(), []change{forU3})
 
 	// 2. The beacon, and the freshness query of that change.
@@ -102,7 +110,7 @@ func TestStackWhole(t *testing.T) {
 	// 3. Stop and start again, with changes in flight and written while
 	// the services are still down.
 	var changes []change
-	cached(ctx, t, page, first.title)
+	cached(ctx, t, page, prev)
 	for i := range 3 {
 		changes = append(changes, update(ctx, t, conn, 1, fmt.Sprintf("Before the stop %d %d", i, time.Now().UnixNano())))
 	}
@@ -118,12 +126,9 @@ func TestStackWhole(t *testing.T) {
 		changes = append(changes, update(ctx, t, conn, 1, fmt.Sprintf("While starting %d %d", i, time.Now().UnixNano())))
 	}
 	p.waitReady()
-	if p.runs("sse-gateway") && strings.Contains(p.r.all.String(), "freshet: sse-gateway restarted") {
-		t.Logf("note: the gateway restarted on its own while the stack started")
-	}
 	last := changes[len(changes)-1]
-	f = pollFresh(ctx, t, page, last.title, last.at)
-	t.Logf("after the restart: the page shows the last change written (%s after its commit, X-Cache %s)", f.took.Round(time.Millisecond), f.cache)
+	f := pollFresh(ctx, t, page, last.title, last.at)
+	t.Logf("after the restart: the page shows the last change written while the stack started (%s after its commit, X-Cache %s)", f.took.Round(time.Millisecond), f.cache)
 	cached(ctx, t, page, last.title)
 	after := update(ctx, t, conn, 1, fmt.Sprintf("After the restart %d", time.Now().UnixNano()))
 	changes = append(changes, after)
@@ -135,14 +140,18 @@ func TestStackWhole(t *testing.T) {
 
 	u1.waitJS("every change on u1's stream after the restart", fmt.Sprintf("%s.every(k => window.got.some(d => d.key === k))", jsKeys(changes)), 3*time.Minute)
 	time.Sleep(time.Second) // a duplicate sent after the last change would be here by now
-	written := append([]change{first}, changes...)
+	written := append(rounds, changes...)
 	appCounts := map[string]int{}
 	for _, k := range eval[[]string](u1, "window.got.map(d => d.key)") {
 		appCounts[k]++
 	}
 	exactlyOnce(t, "u1's browser app (what the client gave it)", appCounts, written)
 	p.checkWire(ctx, "u1's browser (every delivery event EventSource received)", u1.receipts(), written)
-	noneOf(t, "u3's browser", u3.raw(), changes)
+	// u3's tab is live again: an item for u3 written now reaches it, so
+	// any of the changes, had they gone to u3, would have too.
+	forU3 = insertForU3(ctx, t, conn, fmt.Sprintf("Only for u3 after the restart %d", time.Now().UnixNano()))
+	u3.waitJS("u3's delivery of its own item after the restart", fmt.Sprintf("window.got.some(d => d.key === %q)", forU3.key()), 3*time.Minute)
+	noneOf(t, "u3's browser", u3.raw(), written)
 	t.Logf("u1's client events: %v", eval[[]string](u1, "window.kinds"))
 
 	{
@@ -150,7 +159,7 @@ func TestStackWhole(t *testing.T) {
 		eval[bool](u1, "window.stream.flush()")
 		got := u1.got()
 		var deliveries []string
-		for _, c := range append([]change{first}, changes...) {
+		for _, c := range written {
 			deliveries = append(deliveries, got[c.key()])
 		}
 		c := readClickHouse(ctx, t, ch, deliveries, true, 2*time.Minute)
@@ -222,4 +231,11 @@ func jsKeys(changes []change) string {
 		keys[i] = strconv.Quote(c.key())
 	}
 	return "[" + strings.Join(keys, ",") + "]"
+}
+
+// median returns the median of ds (the lower middle one for an even count).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
