@@ -35,6 +35,10 @@ const (
 // to the last target's ack.
 const Stage = "commit_to_purged"
 
+// StageConsumed is the trace stage the invalidator marks when it read a
+// change; the audit and latency records carry it.
+const StageConsumed = "invalidator_consumed"
+
 // Option tunes New.
 type Option func(*options)
 
@@ -259,6 +263,7 @@ func (e *Engine) handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		c.ev = ev
 		c.commit = commitTime(ev, r)
+		ev.Trace.Mark(StageConsumed, time.Now())
 		c.purge = e.cfg.Pipeline.Invalidation.PurgeSet(pipeline.ContentFields(ev))
 		if c.purge.Dropped > 0 {
 			e.m.dropped.Add(float64(c.purge.Dropped))

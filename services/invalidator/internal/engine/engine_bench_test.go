@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/freshet/freshet/pkg/edgefake"
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/services/invalidator/internal/engine"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // benchTargets starts ten targets: varnishes real Varnish instances with
@@ -84,22 +87,30 @@ func benchTargets(b *testing.B, varnishes int) (string, func() int) {
 
 // BenchmarkTenTargetsLatency: changes produced at 1,000 a second (b.N of
 // them), each purging two keys on ten targets; reports the commit to last
-// ack latency of the changes (from their latency samples): p50, p99, max.
+// ack latency of the changes (from their latency samples): p50, p99, max;
+// and, to tell where the time goes, the p99 of one produce call to the
+// broker's ack, of commit to the engine's read (its trace stage
+// invalidator_consumed), and of commit to the read of a bare consumer of
+// the same topic beside it (the broker's baseline).
 // Run: go test -run '^$' -bench TenTargets -benchtime 10000x ./services/invalidator/internal/engine/
 func BenchmarkTenTargetsLatency(b *testing.B) {
 	targets, _ := benchTargets(b, benchVarnishes())
 	e := newBenchEnv(b)
 	e.start(b, "invalidation:\n  keys: [\"content:{id}\", \"tag:{tags[*]}\"]\n  urls: []\n  targets:\n"+targets, map[string]string{"BENCH_TOKEN": "bench"})
 	const rate = 1000
+	baseline := readTimes(b, e)
 	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	start := time.Now()
-	const per = 10 // changes per produce call: every 10 ms
+	const per = 10               // changes per produce call: every 10 ms
+	var produced []time.Duration // how long each produce call took (to the broker's ack)
 	for sent := 0; sent < b.N; sent += per {
 		if d := time.Until(start.Add(time.Duration(sent) * time.Second / rate)); d > 0 {
 			time.Sleep(d)
 		}
+		t0 := time.Now()
 		e.k.Changes(e.topics.Content, manyChanges(min(per, b.N-sent), sent)...)
+		produced = append(produced, time.Since(t0))
 	}
 	e.caughtUp(b)
 	b.StopTimer()
@@ -109,14 +120,29 @@ func BenchmarkTenTargetsLatency(b *testing.B) {
 		b.Fatalf("%d latency samples for %d changes", len(samples), b.N)
 	}
 	ds := make([]time.Duration, len(samples))
+	var toConsumed []time.Duration // commit to the invalidator's read: produce and consume
 	for i, s := range samples {
 		ds[i] = s.Duration
+		for _, st := range s.Trace.Stages {
+			if st.Name == engine.StageConsumed {
+				toConsumed = append(toConsumed, st.At.Sub(s.Source.CommitTime))
+			}
+		}
 	}
-	slices.Sort(ds)
-	q := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(q(1), "max-ms")
+	q := func(ds []time.Duration, p float64) float64 {
+		slices.Sort(ds)
+		return float64(ds[int(p*float64(len(ds)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(ds, 0.5), "p50-ms")
+	b.ReportMetric(q(ds, 0.99), "p99-ms")
+	b.ReportMetric(q(ds, 1), "max-ms")
+	if len(toConsumed) > 0 {
+		b.ReportMetric(q(toConsumed, 0.99), "p99-to-read-ms")
+	}
+	b.ReportMetric(q(produced, 0.99), "p99-produce-ms")
+	if base := baseline(b.N); len(base) > 0 {
+		b.ReportMetric(q(base, 0.99), "p99-baseline-read-ms")
+	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/change")
 	if testing.Verbose() {
@@ -174,4 +200,57 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// readTimes starts a bare consumer of the content topic beside the engine
+// (no group, no work): the baseline of commit to read on this broker and
+// machine. The returned function waits for n records and returns, for
+// each, the time from its commit to its read.
+func readTimes(b *testing.B, e *env) func(n int) []time.Duration {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kt.Seeds...), kgo.ConsumeTopics(e.topics.Content),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	var (
+		mu  sync.Mutex
+		out []time.Duration
+	)
+	go func() {
+		for {
+			fs := cl.PollFetches(b.Context())
+			if fs.IsClientClosed() || b.Context().Err() != nil {
+				return
+			}
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				ev, _, err := e.k.Codec.DecodeTyped(b.Context(), r.Value)
+				if err != nil {
+					return
+				}
+				if c, ok := ev.(*events.ContentChange); ok {
+					mu.Lock()
+					out = append(out, now.Sub(c.Source.CommitTime))
+					mu.Unlock()
+				}
+			})
+		}
+	}()
+	return func(n int) []time.Duration {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			got := len(out)
+			mu.Unlock()
+			if got >= n {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]time.Duration(nil), out...)
+	}
 }
