@@ -91,7 +91,10 @@ type options struct {
 }
 
 // allScenarios in the order they run.
-var allScenarios = []string{"freshness", "sse", "purge", "metrics", "cdc"} // the bulk last: its backlog keeps the invalidator busy for a while
+// The cdc bulk runs after the others on the default stack (its backlog
+// keeps the invalidator busy for a while); purge runs last, on a stack of
+// its own with ten purge targets.
+var allScenarios = []string{"freshness", "sse", "metrics", "cdc", "purge"}
 
 func parseFlags(args []string, out io.Writer) (*options, error) {
 	o := &options{}
@@ -206,6 +209,58 @@ func parsePhases(s string) ([]freshness.Phase, error) {
 	return out, nil
 }
 
+// runGroup starts a stack for scenarios, with what they prepare, runs
+// them in order and stops it.
+func runGroup(ctx context.Context, o *options, scs []scenario.Scenario, sdir, self, dir string, out io.Writer, rep *report.Report) error {
+	fmt.Fprintf(out, "freshet-load: starting a stack (make run's runner) for %s\n", names(scs))
+	t0 := time.Now()
+	prep := &scenario.Prep{Dir: dir}
+	for _, sc := range scs {
+		if p, ok := sc.(scenario.Preparer); ok {
+			cleanup, err := p.Prepare(ctx, prep)
+			if cleanup != nil {
+				defer cleanup()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: prepare: %w", sc.Name(), err)
+			}
+		}
+	}
+	if err := os.MkdirAll(sdir, 0o755); err != nil {
+		return err
+	}
+	pipe, err := writePipeline(sdir, prep.Targets)
+	if err != nil {
+		return err
+	}
+	st, err := stack.Start(ctx, stack.Options{Dir: sdir, Log: out, Pipeline: pipe, Env: append(pprofEnv, prep.Env...)})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	fmt.Fprintf(out, "freshet-load: stack ready in %s: %s\n", time.Since(t0).Round(100*time.Millisecond), strings.Join(st.Services(), ", "))
+	env := &scenario.Env{Stack: st, Out: out, Self: self, Dir: dir, Profile: o.profile}
+	for _, sc := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		res := scenario.Run(ctx, sc, env)
+		rep.Results = append(rep.Results, res)
+		if res.Error != "" {
+			fmt.Fprintf(out, "== %s failed: %s\n", sc.Name(), res.Error)
+		}
+	}
+	return nil
+}
+
+func names(scs []scenario.Scenario) string {
+	var n []string
+	for _, sc := range scs {
+		n = append(n, sc.Name())
+	}
+	return strings.Join(n, ", ")
+}
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseFlags(args, out)
 	if err != nil {
@@ -236,17 +291,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	if !o.keep {
-		// The stack's data is large; the results and profiles stay.
-		defer os.RemoveAll(filepath.Join(dir, "stack"))
-	}
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "stack")); err == nil {
+	if old, _ := filepath.Glob(filepath.Join(dir, "stack*")); len(old) > 0 {
 		return fmt.Errorf("-dir %s holds a previous run's stack: give a new folder (every run starts from scratch)", dir)
 	}
 	self, err := os.Executable()
@@ -254,40 +305,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	rep := &report.Report{Command: "freshet-load " + strings.Join(args, " "), Started: time.Now(), Machine: report.ThisMachine()}
-	fmt.Fprintf(out, "freshet-load: %d scenario(s), data in %s; starting the stack (make run's runner)\n", len(scs), dir)
-	t0 := time.Now()
-	prep := &scenario.Prep{Dir: dir}
+	fmt.Fprintf(out, "freshet-load: %d scenario(s), data in %s\n", len(scs), dir)
+	// Scenarios that shape the stack (the purge scenario's ten targets)
+	// get a stack of their own, after the others, which run the default
+	// pipeline as `make run` does.
+	var plain, prepared []scenario.Scenario
 	for _, sc := range scs {
-		if p, ok := sc.(scenario.Preparer); ok {
-			cleanup, err := p.Prepare(ctx, prep)
-			if cleanup != nil {
-				defer cleanup()
-			}
-			if err != nil {
-				return fmt.Errorf("%s: prepare: %w", sc.Name(), err)
-			}
+		if _, ok := sc.(scenario.Preparer); ok {
+			prepared = append(prepared, sc)
+		} else {
+			plain = append(plain, sc)
 		}
 	}
-	pipe, err := writePipeline(dir, prep.Targets)
-	if err != nil {
-		return err
-	}
-	st, err := stack.Start(ctx, stack.Options{Dir: filepath.Join(dir, "stack"), Log: out, Pipeline: pipe,
-		Env: append(pprofEnv, prep.Env...)})
-	if err != nil {
-		return err
-	}
-	defer st.Stop()
-	fmt.Fprintf(out, "freshet-load: stack ready in %s: %s\n", time.Since(t0).Round(100*time.Millisecond), strings.Join(st.Services(), ", "))
-	env := &scenario.Env{Stack: st, Out: out, Self: self, Dir: dir, Profile: o.profile}
-	for _, sc := range scs {
-		if ctx.Err() != nil {
-			break
+	for i, group := range [][]scenario.Scenario{plain, prepared} {
+		if len(group) == 0 || ctx.Err() != nil {
+			continue
 		}
-		res := scenario.Run(ctx, sc, env)
-		rep.Results = append(rep.Results, res)
-		if res.Error != "" {
-			fmt.Fprintf(out, "== %s failed: %s\n", sc.Name(), res.Error)
+		sdir := filepath.Join(dir, fmt.Sprintf("stack-%d", i+1))
+		if !o.keep {
+			// The stack's data is large; the results and profiles stay.
+			defer os.RemoveAll(sdir)
+		}
+		if err := runGroup(ctx, o, group, sdir, self, dir, out, rep); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintln(out)
