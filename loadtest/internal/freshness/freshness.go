@@ -710,7 +710,7 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 			target = 250
 		}
 		written := float64(win.rows) / win.to.Sub(win.from).Seconds()
-		res.Add(report.F(label+": rows written", written, "changes/s").Noted("%d rows in %.0f s", win.rows, win.to.Sub(win.from).Seconds()))
+		res.Add(report.F(label+": rows written", written, "changes/s").Against("rate set", win.phase.Rate).Noted("%d rows in %.0f s", win.rows, win.to.Sub(win.from).Seconds()))
 		for _, q := range []struct {
 			name string
 			v, b float64

@@ -233,7 +233,7 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 		worstBase = max(worstBase, v)
 	}
 	ls := lastL.Summarize()
-	res.Add(report.F("rows written", float64(wrote)/p.Duration.Seconds(), "changes/s").Noted("%d rows in %s", wrote, p.Duration))
+	res.Add(report.F("rows written", float64(wrote)/p.Duration.Seconds(), "changes/s").Against("rate set", p.Rate).Noted("%d rows in %s", wrote, p.Duration))
 	name := fmt.Sprintf("commit→last ack p99, %d targets", len(p.targetNames()))
 	if b, n := stack.BucketQuantile(last0, last1, 0.99); ls.Count == 0 && n > 0 {
 		// The audit records did not cover every target (see the
@@ -262,9 +262,10 @@ func (p *Purge) Run(ctx context.Context, env *scenario.Env, res *report.Result) 
 		uncoalesced += float64(wrote) * float64(perChange(kind))
 	}
 	if uncoalesced > 0 {
-		res.Add(report.F("requests saved by coalescing", 100*(1-total/uncoalesced), "%").
-			Noted("%.0f requests sent to %d targets; %.0f without coalescing (each change alone: keys in one request, each url in its own where the provider takes one a request)",
-				total, len(p.targetNames()), uncoalesced))
+		res.Add(report.F(fmt.Sprintf("purge requests sent to %d targets", len(p.targetNames())), total, "requests").
+			Against("one request set per change (no coalescing)", uncoalesced).
+			Noted("coalescing saved %.0f%% of the requests (without it, each change alone: keys in one request, each url in its own where the provider takes one a request)",
+				100*(1-total/uncoalesced)))
 	}
 	return nil
 }

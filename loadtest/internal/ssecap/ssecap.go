@@ -151,6 +151,7 @@ func (s *SSE) Run(ctx context.Context, env *scenario.Env, res *report.Result) er
 		return err
 	}
 	opened := report.F(fmt.Sprintf("idle streams open (%d replicas)", len(reps)), float64(idle.opened), "streams").
+		Against("minimal net/http SSE writer, same clients", float64(base.opened)).
 		Noted("opened in %.1f s (minimal writer: %.1f s)", idle.openSecs, base.openSecs)
 	if s.Idle >= 50000 {
 		opened.AtLeast(50000)
