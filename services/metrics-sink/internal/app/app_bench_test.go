@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet/freshet/pkg/codec"
-	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/servers"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/schemas"
@@ -23,16 +21,6 @@ import (
 	"github.com/freshet/freshet/services/metrics-sink/internal/rows"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sinktest"
 )
-
-// benchSample is latency sample i as the cdc-ingestor writes them.
-func benchSample(i int) events.LatencySample {
-	at := sinktest.Base.Add(time.Duration(i) * time.Millisecond)
-	change := events.ID("bench", strconv.Itoa(i))
-	src := events.Source{Origin: events.OriginReplication, DB: "app", Table: "public.content", LSN: uint64(i), CommitTime: at.Add(-20 * time.Millisecond)}
-	return events.LatencySample{EventID: events.ID(change, "cdc-ingestor", "commit_to_ack"), Source: &src, SubjectEventID: change,
-		Service: "cdc-ingestor", Instance: "cdc-0", Stage: "commit_to_ack", Duration: time.Duration(1000+i%50000) * time.Microsecond, At: at,
-		Labels: map[string]string{"table": "public.content"}}
-}
 
 // BenchmarkSinkThroughput moves n latency samples (FRESHET_BENCH_ROWS,
 // default 1,000,000) from Kafka into ClickHouse with the sink running as its
@@ -60,7 +48,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	ctx := context.Background()
 	var recs []*kgo.Record
 	for i := range n {
-		v, err := c.EncodeEvent(ctx, topics.Latency, benchSample(i))
+		v, err := c.EncodeEvent(ctx, topics.Latency, sinktest.LatencySample(i))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +78,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		var rawTook time.Duration
 		for i := 0; i < n; i += batch {
 			for j := i; j < min(i+batch, n); j++ {
-				s := benchSample(j)
+				s := sinktest.LatencySample(j)
 				if err := set.Add(rows.Latency, &s, 0, int64(j)); err != nil {
 					b.Fatal(err)
 				}

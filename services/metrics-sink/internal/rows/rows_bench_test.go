@@ -23,6 +23,7 @@ func BenchmarkDecodeAdd(b *testing.B) {
 	s := rows.NewSet()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := sinktest.StartCPU()
 	for i := range b.N {
 		ev, _, err := c.DecodeTyped(context.Background(), v)
 		if err != nil {
@@ -35,4 +36,5 @@ func BenchmarkDecodeAdd(b *testing.B) {
 			s.Reset()
 		}
 	}
+	cpu.Report(b)
 }

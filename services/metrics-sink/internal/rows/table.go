@@ -131,3 +131,25 @@ func strs(s []string) []string {
 	}
 	return slices.Clone(s)
 }
+
+// StringSize returns the strings column i holds, and their bytes: the
+// values of a String column, the items of an Array(String) one; zero for
+// other columns.
+func (t *Table) StringSize(i int) (n, bytes int) {
+	switch v := t.cols[i].Values().(type) {
+	case []string:
+		for _, s := range v {
+			bytes += len(s)
+		}
+		return len(v), bytes
+	case [][]string:
+		for _, a := range v {
+			n += len(a)
+			for _, s := range a {
+				bytes += len(s)
+			}
+		}
+		return n, bytes
+	}
+	return 0, 0
+}

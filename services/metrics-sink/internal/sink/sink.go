@@ -162,6 +162,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
 		return nil, fmt.Errorf("sink: metrics: %w", err)
 	}
 	s.ready.SetNotReady(errors.New("connecting to ClickHouse"))
+	installColStrProvider()
 	return s, nil
 }
 
@@ -350,10 +351,7 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
-		ev, _, err := s.codec.DecodeTyped(ctx, r.Value)
-		if err == nil {
-			err = b.set.Add(k, ev, r.Partition, r.Offset)
-		}
+		err := addRecord(ctx, s.codec, b.set, k, r.Value, r.Partition, r.Offset)
 		if err == nil || codec.IsDataError(err) || errors.Is(err, rows.ErrWrongEvent) {
 			if err != nil {
 				b.dead = append(b.dead, s.dlq.Record(r, err, time.Now()))
@@ -560,17 +558,57 @@ func (s *Sink) dedupe(ctx context.Context, k rows.Kind, t *rows.Table) error {
 
 // insert sends t as one native batch.
 func (s *Sink) insert(ctx context.Context, t *rows.Table) error {
+	done := sizes.set(t)
 	b, err := s.conn.PrepareBatch(ctx, t.Insert())
+	done()
 	if err != nil {
 		return err
 	}
+	if err := appendTable(b, t); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}
+
+// batchColumns is the part of a driver.Batch appendTable fills.
+type batchColumns interface {
+	Column(i int) driver.BatchColumn
+}
+
+// appendTable appends every column of t to b, one append per column, but
+// for the arrays of strings: clickhouse-go appends a slice of them through
+// reflection, row by row, and a row appended as a []string takes its
+// reflection-free path.
+func appendTable(b batchColumns, t *rows.Table) error {
 	for i, c := range t.Columns() {
-		if err := b.Column(i).Append(c.Values()); err != nil {
-			_ = b.Abort()
+		bc := b.Column(i)
+		var err error
+		if v, ok := c.Values().([][]string); ok {
+			for _, row := range v {
+				if err = bc.AppendRow(row); err != nil {
+					break
+				}
+			}
+		} else {
+			err = bc.Append(c.Values())
+		}
+		if err != nil {
 			return fmt.Errorf("column %s: %w", c.Name(), err)
 		}
 	}
-	return b.Send()
+	return nil
+}
+
+// addRecord decodes the value of a record of input k, read at partition
+// and offset, and appends its row to set. Its errors are the codec's, or
+// rows.ErrWrongEvent.
+func addRecord(ctx context.Context, c *codec.Codec, set *rows.Set, k rows.Kind, value []byte, partition int32, offset int64) error {
+	ev, _, err := c.DecodeTyped(ctx, value)
+	if err != nil {
+		return err
+	}
+	return set.Add(k, ev, partition, offset)
 }
 
 // reconnect opens a new connection pool (the old one's connections may

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,6 +315,17 @@ func Script(n int) []events.Event {
 	return out
 }
 
+// LatencySample is latency sample i of the benchmarks, as the cdc-ingestor
+// writes them (179 bytes of Avro, a table label).
+func LatencySample(i int) events.LatencySample {
+	at := Base.Add(time.Duration(i) * time.Millisecond)
+	change := events.ID("bench", strconv.Itoa(i))
+	src := events.Source{Origin: events.OriginReplication, DB: "app", Table: "public.content", LSN: uint64(i), CommitTime: at.Add(-20 * time.Millisecond)}
+	return events.LatencySample{EventID: events.ID(change, "cdc-ingestor", "commit_to_ack"), Source: &src, SubjectEventID: change,
+		Service: "cdc-ingestor", Instance: "cdc-0", Stage: "commit_to_ack", Duration: time.Duration(1000+i%50000) * time.Microsecond, At: at,
+		Labels: map[string]string{"table": "public.content"}}
+}
+
 func rating(v, good, poor float64) events.VitalRating {
 	switch {
 	case v <= good:
@@ -354,4 +367,26 @@ func Tables(tb testing.TB, conn driver.Conn) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CPU measures the process's CPU time (user and system, every thread, the
+// garbage collector's included) from Start to Report, which reports it per
+// op as cpu-ns/op: on a shared machine a far steadier figure than ns/op,
+// which counts the time other processes hold the cores.
+type CPU struct{ start time.Duration }
+
+// StartCPU starts measuring.
+func StartCPU() CPU { return CPU{cpuTime()} }
+
+// Report reports the CPU time per op since StartCPU.
+func (c CPU) Report(b *testing.B) {
+	b.ReportMetric(float64(cpuTime()-c.start)/float64(b.N), "cpu-ns/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
