@@ -11,18 +11,6 @@ import (
 // purges in one request (500 on enterprise).
 const CloudflareMaxPerRequest = 100
 
-// CloudflarePlans are the documented purge rate limits: requests per second
-// and bucket size.
-var CloudflarePlans = map[string]struct {
-	Rate  float64
-	Burst int
-}{
-	"free":       {5.0 / 60, 25},
-	"pro":        {5, 25},
-	"business":   {10, 50},
-	"enterprise": {50, 500},
-}
-
 // NewCloudflare starts a fake of Cloudflare's purge_cache endpoint (see the
 // package doc).
 func NewCloudflare(opts Options) *Server {

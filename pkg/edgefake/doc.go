@@ -15,9 +15,9 @@
 //   - Cloudflare (NewCloudflare): POST /zones/{zone_id}/purge_cache with a
 //     JSON body holding one of "files", "tags", "prefixes" or "hosts", at
 //     most 100 items a request (500 on enterprise), Authorization: Bearer
-//     <token>, and the purge rate limit as a token bucket per plan (free 5
-//     a minute with a bucket of 25, pro 5/s and 25, business 10/s and 50,
-//     enterprise 50/s and 500). Documented at
+//     <token>; give it a plan's purge rate limit as Options.Rate and Burst
+//     (pipeline.CloudflarePlan: free 5 a minute with a bucket of 25, pro 5/s
+//     and 25, business 10/s and 50, enterprise 50/s and 500). Documented at
 //     https://developers.cloudflare.com/cache/how-to/purge-cache/ and the
 //     API reference of "Purge Cached Content"
 //     (https://developers.cloudflare.com/api/resources/cache/methods/purge/).

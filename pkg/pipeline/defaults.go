@@ -88,6 +88,14 @@ var targetTypes = map[string]targetLimits{
 	TargetHTTP:       {maxKeys: 100, maxURLs: 100, soft: true, prefixes: true},
 }
 
+// CloudflarePlan returns the purge rate limit of a Cloudflare plan (free,
+// pro, business, enterprise): requests per second and bucket size, as
+// documented at https://developers.cloudflare.com/cache/how-to/purge-cache/.
+func CloudflarePlan(plan string) (rate float64, burst int, ok bool) {
+	p, ok := cloudflarePlans[plan]
+	return p.rate, p.burst, ok
+}
+
 // Cloudflare plans and their purge rate limits (requests per second, bucket).
 var cloudflarePlans = map[string]struct {
 	rate  float64

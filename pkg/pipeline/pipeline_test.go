@@ -589,3 +589,12 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("a bad file: %v", err)
 	}
 }
+
+func TestCloudflarePlan(t *testing.T) {
+	if r, b, ok := CloudflarePlan("business"); !ok || r != 10 || b != 50 {
+		t.Errorf("business: %v %v %v", r, b, ok)
+	}
+	if _, _, ok := CloudflarePlan("gold"); ok {
+		t.Error("an unknown plan is known")
+	}
+}

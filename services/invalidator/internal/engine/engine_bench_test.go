@@ -16,6 +16,7 @@ import (
 
 	"github.com/freshet/freshet/pkg/edgefake"
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/invalidator/internal/engine"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -63,8 +64,8 @@ func benchTargets(b *testing.B, varnishes int) (string, func() int) {
 			fmt.Fprintf(&sb, "    - {name: fastly-%d, type: fastly, address: %q, service_id: s, token_env: BENCH_TOKEN, %s}\n", i, f.URL(), common)
 			counters = append(counters, f.Requests)
 		case 1:
-			plan := edgefake.CloudflarePlans["enterprise"]
-			c := edgefake.NewCloudflare(edgefake.Options{Token: "bench", Rate: plan.Rate, Burst: plan.Burst})
+			rate, burst, _ := pipeline.CloudflarePlan("enterprise")
+			c := edgefake.NewCloudflare(edgefake.Options{Token: "bench", Rate: rate, Burst: burst})
 			b.Cleanup(c.Close)
 			fmt.Fprintf(&sb, "    - {name: cloudflare-%d, type: cloudflare, address: %q, zone_id: z, token_env: BENCH_TOKEN, plan: enterprise, %s}\n", i, c.URL(), common)
 			counters = append(counters, c.Requests)

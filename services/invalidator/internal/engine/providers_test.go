@@ -50,6 +50,18 @@ func providersFile(fastly, cf string, cfRate float64, cfBurst int) string {
 `, fastly, cf, cfRate, cfBurst)
 }
 
+// fakes starts a Fastly fake (service svc1) and a Cloudflare fake (zone
+// zone1) accepting the tokens given, closed when the test ends.
+func fakes(t *testing.T, fastlyToken, cfToken string, cfOpts edgefake.Options) (fastly, cf *edgefake.Server) {
+	t.Helper()
+	fastly = edgefake.NewFastly(edgefake.Options{Token: fastlyToken, ID: "svc1"})
+	t.Cleanup(fastly.Close)
+	cfOpts.Token, cfOpts.ID = cfToken, "zone1"
+	cf = edgefake.NewCloudflare(cfOpts)
+	t.Cleanup(cf.Close)
+	return fastly, cf
+}
+
 func manyChanges(n, from int) []events.ContentChange {
 	cs := make([]events.ContentChange, n)
 	for i := range cs {
@@ -64,10 +76,7 @@ func manyChanges(n, from int) []events.ContentChange {
 // Cloudflare fake, enforcing the same bucket, never had to answer 429.
 func TestProvidersLimitsAndRate(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f-secret", ID: "svc1"})
-	defer fastly.Close()
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c-secret", ID: "zone1", Rate: 20, Burst: 4})
-	defer cf.Close()
+	fastly, cf := fakes(t, "f-secret", "c-secret", edgefake.Options{Rate: 20, Burst: 4})
 	e.start(t, providersFile(fastly.URL(), cf.URL(), 20, 3), map[string]string{"FASTLY_TOKEN": "f-secret", "CF_TOKEN": "c-secret"})
 
 	const n = 700
@@ -109,10 +118,7 @@ func TestProvidersLimitsAndRate(t *testing.T) {
 // A 429 with Retry-After is retried after it, and the purge lands.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
-	defer fastly.Close()
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
-	defer cf.Close()
+	fastly, cf := fakes(t, "f", "c", edgefake.Options{})
 	fastly.FailNext(2, http.StatusTooManyRequests, time.Second)
 	cf.FailNext(1, http.StatusTooManyRequests, time.Second)
 	e.start(t, providersFile(fastly.URL(), cf.URL(), 0, 0), map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"})
@@ -148,10 +154,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // the stream goes on.
 func TestBadTokenGoesToTheDLQ(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
-	defer fastly.Close()
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "right", ID: "zone1"})
-	defer cf.Close()
+	fastly, cf := fakes(t, "f", "right", edgefake.Options{})
 	e.start(t, providersFile(fastly.URL(), cf.URL(), 0, 0), map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "wrong-token-value"})
 	e.k.Changes(e.topics.Content, manyChanges(3, 0)...)
 	e.caughtUp(t)
@@ -188,10 +191,7 @@ func TestBadTokenGoesToTheDLQ(t *testing.T) {
 // A record that does not decode goes to the DLQ and the stream continues.
 func TestMalformedRecordToTheDLQ(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
-	defer fastly.Close()
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
-	defer cf.Close()
+	fastly, cf := fakes(t, "f", "c", edgefake.Options{})
 	e.start(t, providersFile(fastly.URL(), cf.URL(), 0, 0), map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"})
 	e.k.Changes(e.topics.Content, manyChanges(1, 1)...)
 	e.k.Produce(&kgo.Record{Topic: e.topics.Content, Key: []byte("1"), Value: []byte("not avro")})
@@ -210,10 +210,7 @@ func TestMalformedRecordToTheDLQ(t *testing.T) {
 // leaves): every change is purged, and the group commits to the end.
 func TestRebalanceMidStreamLosesNothing(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
-	defer fastly.Close()
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
-	defer cf.Close()
+	fastly, cf := fakes(t, "f", "c", edgefake.Options{})
 	file := "topics: {content.changes: {partitions: 4}}\n" + providersFile(fastly.URL(), cf.URL(), 0, 0)
 	vars := map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"}
 	first := e.startCancelable(t, file, vars)
@@ -242,11 +239,8 @@ func TestRebalanceMidStreamLosesNothing(t *testing.T) {
 // 300 changes.
 func TestFailingTargetNeverHoldsUpTheOthers(t *testing.T) {
 	e := newEnv(t)
-	fastly := edgefake.NewFastly(edgefake.Options{Token: "f", ID: "svc1"})
-	defer fastly.Close()
+	fastly, cf := fakes(t, "f", "c", edgefake.Options{})
 	fastly.FailNext(1_000_000, http.StatusServiceUnavailable, 0)
-	cf := edgefake.NewCloudflare(edgefake.Options{Token: "c", ID: "zone1"})
-	defer cf.Close()
 	vars := map[string]string{"FASTLY_TOKEN": "f", "CF_TOKEN": "c"}
 	file := strings.Replace(providersFile(fastly.URL(), cf.URL(), 0, 0), "attempts: 6", "attempts: 100000", 1)
 	file = strings.Replace(file, "      dead_letter_after: 30s\n", "      dead_letter_after: 30s\n      breaker: {failures: 3, cooldown: 500ms}\n", 1) // fastly's
