@@ -424,8 +424,8 @@ func exactlyOnce(t *testing.T, what string, got map[string]int, changes []change
 // delivery (same event_id), which the browser client drops. Such repeats
 // are logged with their origin (see explainDuplicates): they are the
 // wire-level gap between "exactly once to the app" and "exactly once on the
-// stream".
-func (p *proofStack) checkWire(ctx context.Context, what string, got map[string][]string, changes []change) {
+// stream". With strict, a repeat fails the test.
+func (p *proofStack) checkWire(ctx context.Context, what string, got map[string][]string, changes []change, strict bool) {
 	t := p.t
 	t.Helper()
 	repeats := 0
@@ -446,7 +446,11 @@ func (p *proofStack) checkWire(ctx context.Context, what string, got map[string]
 		}
 	}
 	if repeats > 0 {
-		t.Logf("NOT EXACTLY ONCE ON THE WIRE: %s: %d of %d changes arrived more than once, each time as the same delivery (same event_id, dropped by the client)", what, repeats, len(changes))
+		report := t.Logf
+		if strict {
+			report = t.Errorf
+		}
+		report("NOT EXACTLY ONCE ON THE WIRE: %s: %d of %d changes arrived more than once, each time as the same delivery (same event_id, dropped by the client)", what, repeats, len(changes))
 		p.explainDuplicates(ctx, "u1")
 	} else {
 		t.Logf("%s: each of the %d changes arrived exactly once", what, len(changes))

@@ -241,7 +241,13 @@ func (s *Stack) startPostgres(ctx context.Context) (*part, error) {
 	if err != nil {
 		return nil, s.partErr("postgres", err)
 	}
-	p := &part{name: "postgres", stop: pg.Stop, where: s.postgresDSN() + "  (log " + pg.LogFile() + ")" + place.note()}
+	stop := func(ctx context.Context) error {
+		if err := saveSlots(ctx, s.postgresDSN()); err != nil {
+			fmt.Fprintf(s.out, "freshet: %v\n", err)
+		}
+		return pg.Stop(ctx)
+	}
+	p := &part{name: "postgres", stop: stop, where: s.postgresDSN() + "  (log " + pg.LogFile() + ")" + place.note()}
 	if err := s.loadSchema(ctx, pg); err != nil {
 		_ = pg.Stop(context.Background())
 		return nil, s.partErr("postgres", err)
