@@ -111,7 +111,7 @@ func TestStackKillOneServiceAtATime(t *testing.T) {
 	forU3 := insertForU3(ctx, t, conn, fmt.Sprintf("Only for u3 %d", time.Now().UnixNano()))
 	waitAll(t, "u3's Go SSE client", u3.counts, []change{forU3}, 3*time.Minute)
 	noneOf(t, "u3's Go SSE client", u3.counts(), all)
-	t.Logf("u1's Go client connected %d times; u1's browser client events: %v", u1.connects, eval[[]string](u1Tab, "window.kinds"))
+	t.Logf("u1's Go client connected %d times; u1's browser client events: %v", u1.connections(), eval[[]string](u1Tab, "window.kinds"))
 
 	{
 		ch := p.clickHouse()

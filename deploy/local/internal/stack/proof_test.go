@@ -354,6 +354,13 @@ func (c *sseClient) receipts() map[string][]string {
 	return m
 }
 
+// connections returns how many times the stream was opened.
+func (c *sseClient) connections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connects
+}
+
 // counts returns how many times each key arrived.
 func (c *sseClient) counts() map[string]int {
 	c.mu.Lock()
