@@ -67,6 +67,11 @@ type Sink struct {
 
 	mu    sync.Mutex
 	clean map[position]bool // partitions whose stored offsets are known
+	// ahead holds, per partition not yet clean, the offsets ClickHouse
+	// held past the batch that was checked (a crashed instance may have
+	// stored more than one of this instance's batches); the batches that
+	// bring them leave them out.
+	ahead map[position]map[int64]bool
 
 	ttl       bool
 	retention time.Time
@@ -137,7 +142,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Sink{cfg: cfg, log: log, codec: o.codec, kinds: map[string]rows.Kind{}, clean: map[position]bool{},
+	s := &Sink{cfg: cfg, log: log, codec: o.codec, kinds: map[string]rows.Kind{}, clean: map[position]bool{}, ahead: map[position]map[int64]bool{},
 		cur: newBatch(), free: make(chan *batch, 1), toInsert: make(chan *batch), read: map[string]prometheus.Counter{}}
 	s.free <- newBatch()
 	if s.codec == nil {
@@ -481,12 +486,18 @@ func (s *Sink) forget(k rows.Kind, t *rows.Table) {
 	defer s.mu.Unlock()
 	for i := range t.Len() {
 		p, _ := t.Position(i)
-		delete(s.clean, position{s.topicOf(k, t, i), p})
+		pos := position{s.topicOf(k, t, i), p}
+		delete(s.clean, pos)
+		delete(s.ahead, pos)
 	}
 }
 
 // dedupe leaves out the rows whose offsets ClickHouse holds already, for
-// the partitions not known clean.
+// the partitions not known clean. The first check of a partition lists
+// every offset stored from the batch's first one on, not only the batch's
+// range: an instance killed between insert and commit may have stored more
+// rows than this batch holds. A partition is clean once the batches read
+// have passed every offset that list held.
 func (s *Sink) dedupe(ctx context.Context, k rows.Kind, t *rows.Table) error {
 	type span struct{ lo, hi int64 }
 	spans := map[position]span{}
@@ -509,8 +520,15 @@ func (s *Sink) dedupe(ctx context.Context, k rows.Kind, t *rows.Table) error {
 	}
 	stored := map[position]map[int64]bool{}
 	for pos, sp := range spans {
-		q := fmt.Sprintf("SELECT kafka_offset FROM %s WHERE kafka_partition = %d AND kafka_offset >= %d AND kafka_offset <= %d",
-			t.Name(), pos.partition, sp.lo, sp.hi)
+		s.mu.Lock()
+		known, ok := s.ahead[pos]
+		s.mu.Unlock()
+		if ok {
+			stored[pos] = known
+			continue
+		}
+		q := fmt.Sprintf("SELECT kafka_offset FROM %s WHERE kafka_partition = %d AND kafka_offset >= %d",
+			t.Name(), pos.partition, sp.lo)
 		if c := t.TopicColumn(); c != "" {
 			q += fmt.Sprintf(" AND %s = '%s'", c, strings.ReplaceAll(pos.topic, "'", ""))
 		}
@@ -544,13 +562,26 @@ func (s *Sink) dedupe(ctx context.Context, k rows.Kind, t *rows.Table) error {
 				skipped++
 			}
 		}
-		t.Keep(mask)
-		s.m.skipped.WithLabelValues(t.Name()).Add(float64(skipped))
-		s.log.Info("rows already stored, left out", zap.String("table", t.Name()), zap.Int("rows", skipped))
+		if skipped > 0 {
+			t.Keep(mask)
+			s.m.skipped.WithLabelValues(t.Name()).Add(float64(skipped))
+			s.log.Info("rows already stored, left out", zap.String("table", t.Name()), zap.Int("rows", skipped))
+		}
 	}
 	s.mu.Lock()
-	for pos := range spans {
-		s.clean[pos] = true
+	for pos, sp := range spans {
+		rest := map[int64]bool{}
+		for o := range stored[pos] {
+			if o > sp.hi {
+				rest[o] = true
+			}
+		}
+		if len(rest) == 0 {
+			s.clean[pos] = true
+			delete(s.ahead, pos)
+		} else {
+			s.ahead[pos] = rest
+		}
 	}
 	s.mu.Unlock()
 	return nil
@@ -785,6 +816,7 @@ func (s *Sink) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32
 	for t, ps := range lost {
 		for _, p := range ps {
 			delete(s.clean, position{t, p})
+			delete(s.ahead, position{t, p})
 		}
 	}
 }
