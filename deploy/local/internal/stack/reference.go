@@ -33,8 +33,9 @@ variable, e.g. ` + "`config: FRESHET_KAFKA_BROKERS: ...`" + `. Secrets are never
 	b.WriteString(common)
 	b.WriteString(`
 Each service adds its own variables, documented with the service:
-[cdc-ingestor](cdc-ingestor.md), [personalizer](personalizer.md),
-[sse-gateway](sse-gateway.md), [origin](origin.md).
+[cdc-ingestor](cdc-ingestor.md), [invalidator](invalidator.md),
+[personalizer](personalizer.md), [sse-gateway](sse-gateway.md),
+[metrics-sink](metrics-sink.md), [origin](origin.md).
 
 ## The local stack (make run)
 
