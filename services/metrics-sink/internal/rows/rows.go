@@ -78,6 +78,7 @@ type Set struct {
 	rum    beaconTable
 	del    deliveryTable
 	dlq    dlqTable
+	arena  arena // the strings of rows added by AddLatencyValue
 	// Minimized counts the values left out to keep personal data out
 	// (a user hash that is not a hash, labels, IP addresses in errors).
 	Minimized int
@@ -112,6 +113,7 @@ func (s *Set) Reset() {
 	for _, t := range s.tables {
 		t.Reset()
 	}
+	s.arena = arena{}
 }
 
 // Add appends the row of event ev, read from partition and offset of the
@@ -222,7 +224,6 @@ func (t *latencyTable) add(s *Set, e *events.LatencySample) {
 	}
 	t.committed.add(seconds(committed))
 	keys, values := make([]string, 0, len(e.Labels)), make([]string, 0, len(e.Labels))
-	target := ""
 	for k, v := range e.Labels {
 		if !slices.Contains(Labels, k) || isIP(v) {
 			s.Minimized++
@@ -230,11 +231,17 @@ func (t *latencyTable) add(s *Set, e *events.LatencySample) {
 		}
 		keys = append(keys, k)
 		values = append(values, v)
-		if k == "target" {
-			target = v
-		}
 	}
+	t.addLabels(keys, values)
+}
+
+// addLabels appends the labels kept, sorted by key, and the target label.
+func (t *latencyTable) addLabels(keys, values []string) {
 	sortPairs(keys, values)
+	target := ""
+	if i := slices.Index(keys, "target"); i >= 0 {
+		target = values[i]
+	}
 	t.target.add(target)
 	t.keys.add(keys)
 	t.values.add(values)

@@ -65,13 +65,14 @@ func BenchmarkBatch(b *testing.B) {
 		}
 	}
 	set := rows.NewSet()
+	d := newDecoder(c)
 	installColStrProvider()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := sinktest.StartCPU()
 	for i := 0; i < b.N; {
 		for j := 0; j < n && i < b.N; j, i = j+1, i+1 {
-			if err := addRecord(ctx, c, set, rows.Latency, values[j], 0, int64(i)); err != nil {
+			if err := d.add(ctx, set, rows.Latency, values[j], 0, int64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -46,11 +46,12 @@ func WithCodec(c *codec.Codec) Option { return func(o *options) { o.codec = c } 
 
 // Sink moves records from Kafka into ClickHouse.
 type Sink struct {
-	cfg   Config
-	log   *zap.Logger
-	codec *codec.Codec
-	m     *metrics
-	ready lifecycle.ReadyFlag
+	cfg     Config
+	log     *zap.Logger
+	codec   *codec.Codec
+	decoder decoder
+	m       *metrics
+	ready   lifecycle.ReadyFlag
 
 	kinds map[string]rows.Kind // topic to input
 	dlq   *kafka.DLQ
@@ -151,6 +152,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Sink, error) {
 			return nil, fmt.Errorf("sink: codec: %w", err)
 		}
 	}
+	s.decoder = newDecoder(s.codec)
 	for k, t := range cfg.Topics {
 		if t != "" {
 			s.kinds[t] = k
@@ -356,7 +358,7 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, s.cfg.MaxBackoff) {
-		err := addRecord(ctx, s.codec, b.set, k, r.Value, r.Partition, r.Offset)
+		err := s.decoder.add(ctx, b.set, k, r.Value, r.Partition, r.Offset)
 		if err == nil || codec.IsDataError(err) || errors.Is(err, rows.ErrWrongEvent) {
 			if err != nil {
 				b.dead = append(b.dead, s.dlq.Record(r, err, time.Now()))
@@ -631,11 +633,26 @@ func appendTable(b batchColumns, t *rows.Table) error {
 	return nil
 }
 
-// addRecord decodes the value of a record of input k, read at partition
-// and offset, and appends its row to set. Its errors are the codec's, or
+// decoder turns record values into rows.
+type decoder struct {
+	codec *codec.Codec
+	// directLatency: latency samples go straight from their bytes into
+	// the row (rows.AddLatencyValue) when they can.
+	directLatency bool
+}
+
+func newDecoder(c *codec.Codec) decoder {
+	return decoder{codec: c, directLatency: rows.DirectLatency(c)}
+}
+
+// add decodes the value of a record of input k, read at partition and
+// offset, and appends its row to set. Its errors are the codec's, or
 // rows.ErrWrongEvent.
-func addRecord(ctx context.Context, c *codec.Codec, set *rows.Set, k rows.Kind, value []byte, partition int32, offset int64) error {
-	ev, _, err := c.DecodeTyped(ctx, value)
+func (d decoder) add(ctx context.Context, set *rows.Set, k rows.Kind, value []byte, partition int32, offset int64) error {
+	if k == rows.Latency && d.directLatency && set.AddLatencyValue(value, partition, offset) {
+		return nil
+	}
+	ev, _, err := d.codec.DecodeTyped(ctx, value)
 	if err != nil {
 		return err
 	}
