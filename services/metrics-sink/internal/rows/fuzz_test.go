@@ -104,3 +104,17 @@ func FuzzAddDLQ(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsIP: the quick check before parsing never turns away an address.
+func FuzzIsIP(f *testing.F) {
+	for _, s := range []string{"10.1.2.3", "10.1.2.3:80", "[2001:db8::1]:80", "fe80::1%eth0", "::ffff:1.2.3.4", "public.content", "fastly", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, e1 := netip.ParseAddr(s)
+		_, e2 := netip.ParseAddrPort(s)
+		if want := e1 == nil || e2 == nil; rows.IsIP(s) != want {
+			t.Fatalf("isIP(%q) = %v, netip says %v", s, !want, want)
+		}
+	})
+}

@@ -496,6 +496,9 @@ func clean(s string, n int) string {
 
 // isIP reports whether s is an IP address, with or without a port.
 func isIP(s string) bool {
+	if !ipChars(s) {
+		return false // most labels: no parse, and none of its error values
+	}
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
@@ -503,4 +506,22 @@ func isIP(s string) bool {
 		return true
 	}
 	return false
+}
+
+// ipChars reports whether s holds only what an address with or without a
+// port holds before a zone ('%'): hex digits, dots, colons, brackets.
+func ipChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c == '%':
+			return true
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }

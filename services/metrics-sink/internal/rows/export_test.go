@@ -1,0 +1,4 @@
+package rows
+
+// IsIP is isIP, for the tests.
+var IsIP = isIP
