@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,9 +30,14 @@ import (
 // schema (materialized views included): the raw baseline. It reports both
 // rates (the sink's from its first stored batch to its last row: the
 // sustained rate, without the start and the group's join), their ratio,
-// the sink's peak RSS and its time from start to the last row:
+// the sink's peak RSS, its time from start to the last row, and how busy
+// its inserter was (insert-busy):
 //
 //	go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
+//
+// With FRESHET_SINK_PPROF=true, FRESHET_BENCH_CPUPROFILE=file saves a
+// 4-second CPU profile of the sink and FRESHET_BENCH_HEAPPROFILE=file its
+// heap 2 seconds in.
 func BenchmarkSinkThroughput(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("FRESHET_BENCH_ROWS")); err == nil && v > 0 {
@@ -104,17 +110,11 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		sconn := sinktest.Conn(b, db.Options())
 		if path := os.Getenv("FRESHET_BENCH_CPUPROFILE"); path != "" {
 			// The sink's CPU profile over its first seconds (FRESHET_SINK_PPROF=true).
-			go func() {
-				resp, err := http.Get("http://" + svc.AdminAddr() + "/debug/pprof/profile?seconds=4")
-				if err != nil {
-					return
-				}
-				defer resp.Body.Close()
-				if f, err := os.Create(path); err == nil {
-					_, _ = io.Copy(f, resp.Body)
-					f.Close()
-				}
-			}()
+			go saveProfile("http://"+svc.AdminAddr()+"/debug/pprof/profile?seconds=4", path, 0)
+		}
+		if path := os.Getenv("FRESHET_BENCH_HEAPPROFILE"); path != "" {
+			// The sink's heap, 2 seconds in (FRESHET_SINK_PPROF=true).
+			go saveProfile("http://"+svc.AdminAddr()+"/debug/pprof/heap", path, 2*time.Second)
 		}
 		// Sustained rate: from the first batch stored (after the start,
 		// the migrations and the group's join) to the last row.
@@ -140,6 +140,10 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Time the inserter spent storing batches (inserts and commits),
+		// against the time from the sink's start: near 1, the inserts
+		// (ClickHouse) set the pace; well below, reading and decoding do.
+		flushed := metricValue(b, "http://"+svc.AdminAddr()+"/metrics", "freshet_sink_flush_seconds_sum")
 		svc.Stop(b)
 		sinkRate, rawRate := float64(uint64(n)-firstRows)/took.Seconds(), float64(n)/rawTook.Seconds()
 		b.ReportMetric(sinkRate, "sink-rows/s")
@@ -147,7 +151,46 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		b.ReportMetric(sinkRate/rawRate, "ratio")
 		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
 		b.ReportMetric(whole.Seconds(), "s-from-start")
+		b.ReportMetric(flushed/whole.Seconds(), "insert-busy")
 		b.StartTimer()
+	}
+}
+
+// metricValue returns the value of an unlabelled metric url serves.
+func metricValue(b *testing.B, url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatalf("%s: no %s", url, name)
+	return 0
+}
+
+// saveProfile saves what url answers, after a wait, to path.
+func saveProfile(url, path string, after time.Duration) {
+	time.Sleep(after)
+	resp, err := http.Get(url)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(path); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		f.Close()
 	}
 }
 
