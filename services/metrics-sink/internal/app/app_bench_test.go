@@ -30,8 +30,8 @@ import (
 // schema (materialized views included): the raw baseline. It reports both
 // rates (the sink's from its first stored batch to its last row: the
 // sustained rate, without the start and the group's join), their ratio,
-// the sink's peak RSS, its time from start to the last row, and how busy
-// its inserter was (insert-busy):
+// the sink's peak RSS, its time from start to the last row, how busy its
+// inserter was (insert-busy) and its CPU time per row (start included):
 //
 //	go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
 //
@@ -143,7 +143,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		// Time the inserter spent storing batches (inserts and commits),
 		// against the time from the sink's start: near 1, the inserts
 		// (ClickHouse) set the pace; well below, reading and decoding do.
-		flushed := metricValue(b, "http://"+svc.AdminAddr()+"/metrics", "freshet_sink_flush_seconds_sum")
+		flushed := metric(b, svc, "freshet_sink_flush_seconds_sum")
+		cpu := processCPU(b, svc.Pid())
 		svc.Stop(b)
 		sinkRate, rawRate := float64(uint64(n)-firstRows)/took.Seconds(), float64(n)/rawTook.Seconds()
 		b.ReportMetric(sinkRate, "sink-rows/s")
@@ -152,32 +153,26 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
 		b.ReportMetric(whole.Seconds(), "s-from-start")
 		b.ReportMetric(flushed/whole.Seconds(), "insert-busy")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "sink-cpu-µs/row")
 		b.StartTimer()
 	}
 }
 
-// metricValue returns the value of an unlabelled metric url serves.
-func metricValue(b *testing.B, url, name string) float64 {
-	resp, err := http.Get(url)
+// processCPU returns the CPU time (user and system) process pid used.
+func processCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.Fatal(err)
+	// Fields after the command's closing parenthesis; utime and stime are
+	// the 14th and 15th of the line, in ticks of 1/100 s.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, data)
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return f
-		}
-	}
-	b.Fatalf("%s: no %s", url, name)
-	return 0
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // saveProfile saves what url answers, after a wait, to path.

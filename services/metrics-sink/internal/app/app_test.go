@@ -85,7 +85,7 @@ func start(t testing.TB, env []string) *testenv.Service {
 }
 
 // metric sums the samples of a counter or gauge on the service's /metrics.
-func metric(t *testing.T, svc *testenv.Service, name string) float64 {
+func metric(t testing.TB, svc *testenv.Service, name string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + svc.AdminAddr() + "/metrics")
 	if err != nil {
