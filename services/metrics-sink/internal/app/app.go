@@ -26,6 +26,9 @@ import (
 	"github.com/freshet/freshet/services/metrics-sink/internal/sink"
 )
 
+// gcPercent is the sink's GOGC when it runs under a memory limit.
+const gcPercent = 400
+
 // Main returns the metrics-sink's main function for the command line args
 // (without the program name): run with no args, check [-v] [FILE] to
 // validate the pipeline file, query NAME [-since D] [-event ID] to print
@@ -133,6 +136,13 @@ func run(ctx context.Context) error {
 	sc := cfg.Sink
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && sc.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(sc.MemoryLimit))
+		if _, set := os.LookupEnv("GOGC"); !set {
+			// The limit bounds the heap: the collector need not run
+			// every time the heap doubles (a batch's rows are most of
+			// what is live, and short-lived), only when it is five times
+			// what is live, or near the limit.
+			debug.SetGCPercent(gcPercent)
+		}
 	}
 	scfg := sink.Config{
 		Kafka:    kafka.FromConfig(cfg.Kafka, "metrics-sink"),

@@ -91,7 +91,7 @@ type Sink struct {
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
 	// MemoryLimit is the Go runtime's soft memory limit. Default 200MiB.
-	MemoryLimit config.ByteSize `env:"MEMORY_LIMIT" default:"200MiB" help:"Soft memory limit of the Go runtime (debug.SetMemoryLimit): the garbage collector works harder near it. GOMEMLIMIT, when set, wins. 0: none."`
+	MemoryLimit config.ByteSize `env:"MEMORY_LIMIT" default:"200MiB" help:"Soft memory limit of the Go runtime (debug.SetMemoryLimit): the garbage collector works harder near it, and with a limit it runs when the heap is 5 times what is live (GOGC 400) rather than twice. GOMEMLIMIT and GOGC, when set, win. 0: none."`
 	// RetentionDays is how long rows are kept. Default 30.
 	RetentionDays int `env:"RETENTION_DAYS" default:"30" help:"Days rows are kept: a TTL on ClickHouse 19.6 and later, dropped day partitions (hourly) before."`
 	// EnsureTopics creates missing topics. Default true.
