@@ -69,6 +69,24 @@ type Capture struct {
 	dlq   *kafka.DLQ
 	ready atomic.Value // error: nil when streaming
 	snap  *snapshotter
+	// replay holds what Kafka has of the transactions the session streams
+	// again (readback.go); nil once past them. The stream's goroutine only.
+	replay *replay
+	hooks  hooks
+}
+
+// hooks let the package's tests end a session where a crash would; they are
+// zero in the service.
+type hooks struct {
+	// holdConfirm, while true, keeps the slot where it is: a crash after
+	// Kafka acked, before the slot was confirmed.
+	holdConfirm atomic.Bool
+	// drop, when it returns true, keeps a record from being produced, and
+	// so its transaction from being confirmed: a crash in the middle of a
+	// transaction's produce.
+	drop func(*kgo.Record) bool
+	// readBackChunk, when not zero, replaces readBackChunk.
+	readBackChunk int64
 }
 
 // New checks the options; it does not connect.

@@ -11,6 +11,11 @@
 //     empty transaction there, so the slot also moves past WAL that sends
 //     nothing, and a fast shutdown of Postgres does not wait for the
 //     ingestor's confirmation until wal_sender_timeout.
+//   - Nothing is produced twice across a crash (readback.go): before it
+//     streams from a slot that existed, a session reads back, from the end
+//     of each partition it writes, the events of transactions at or past
+//     the slot's confirmed LSN, and while those transactions stream again
+//     it produces only the events whose ids Kafka does not hold.
 //   - Events of one key go, in commit order, to one partition (the record key
 //     is the content id or user id), from one producer.
 //   - A row that cannot become an event goes to the topic's dead-letter topic

@@ -46,6 +46,7 @@ type testEnv struct {
 	observe func(time.Duration)
 	latency *LatencySampler // when set, given to the capture
 	log     *zap.Logger     // when set, the capture's logger
+	setup   func(*Capture)  // when set, called before the capture runs
 }
 
 // newEnv makes a database holding the example tables, a pipeline whose
@@ -130,6 +131,9 @@ func (e *testEnv) start() *Capture {
 		StatusInterval: 100 * time.Millisecond, TableWait: 100 * time.Millisecond, AckObserver: e.observe}, log)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if e.setup != nil {
+		e.setup(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

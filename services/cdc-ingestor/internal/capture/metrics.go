@@ -16,6 +16,9 @@ type Metrics struct {
 	Streaming    prometheus.Gauge       // 1 while a replication session streams
 	SnapshotRows *prometheus.CounterVec // snapshot rows emitted, by table
 	Reconnects   prometheus.Counter     // replication sessions started again after a failure
+	// ReplaySkipped counts events streamed again after a restart that were
+	// not produced, since Kafka held them already.
+	ReplaySkipped prometheus.Counter
 }
 
 // NewMetrics registers the capture metrics with reg.
@@ -25,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "freshet_cdc_events_total", Help: "Events produced to Kafka and acked, by table (or outbox), op and origin.",
 		}, []string{"table", "op", "origin"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "freshet_cdc_errors_total", Help: "Capture errors, by kind: connect, stream, produce, map, outbox.",
+			Name: "freshet_cdc_errors_total", Help: "Capture errors, by kind: connect, stream, produce, map, outbox, snapshot, truncate_profiles, read_back.",
 		}, []string{"kind"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freshet_cdc_dead_letters_total", Help: "Rows and outbox messages that could not become events, sent to the topic's DLQ.",
@@ -49,7 +52,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "freshet_cdc_reconnects_total", Help: "Replication sessions started again after a failure.",
 		}),
+		ReplaySkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freshet_cdc_replay_skipped_total", Help: "Events streamed again after a restart and not produced, since Kafka held them already.",
+		}),
 	}
-	reg.MustRegister(m.Events, m.Errors, m.DeadLetters, m.CommitToAck, m.SlotLag, m.Confirmed, m.Streaming, m.SnapshotRows, m.Reconnects)
+	reg.MustRegister(m.Events, m.Errors, m.DeadLetters, m.CommitToAck, m.SlotLag, m.Confirmed, m.Streaming, m.SnapshotRows, m.Reconnects, m.ReplaySkipped)
 	return m
 }

@@ -57,6 +57,16 @@ func (c *Capture) session(ctx context.Context) error {
 	if err := pglogrepl.StartReplication(ctx, repl, c.opts.Pipeline.Capture.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		return fmt.Errorf("start replication from slot %s: %w", c.opts.Pipeline.Capture.Slot, err)
 	}
+	// A slot just created has sent nothing; one that existed may stream
+	// again transactions whose events Kafka acked before a crash. Read back
+	// once the slot is this session's, so that a standby does not.
+	c.replay = nil
+	if !slot.created {
+		if c.replay, err = c.readBack(ctx, slot.confirmed); err != nil {
+			c.count("read_back")
+			return err
+		}
+	}
 	c.log.Info("streaming", zap.String("slot", c.opts.Pipeline.Capture.Slot), zap.String("publication", pub), logging.LSN(slot.confirmed))
 	s := &stream{c: c, repl: repl, tracker: newTracker(slot.confirmed), rels: map[uint32]*relState{}, sent: slot.confirmed}
 	c.setReady(nil)
@@ -267,6 +277,9 @@ func ctxOr(ctx context.Context, err error) error {
 // sendStatus confirms the LSN every event before which is on Kafka.
 func (s *stream) sendStatus() error {
 	confirmed, _, _ := s.tracker.state()
+	if s.c.hooks.holdConfirm.Load() {
+		confirmed = s.sent
+	}
 	if err := pglogrepl.SendStandbyStatusUpdate(context.Background(), s.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: pglogrepl.LSN(confirmed)}); err != nil {
 		return fmt.Errorf("send standby status: %w", err)
 	}
@@ -310,6 +323,7 @@ func (s *stream) keepalive(pos uint64) {
 func (s *stream) handle(ctx context.Context, walStart uint64, msg pgoutput.Message) error {
 	switch m := msg.(type) {
 	case *pgoutput.Begin:
+		s.c.pastReplay(m.FinalLSN)
 		s.tx = &txState{xid: uint64(m.Xid), commitLSN: m.FinalLSN, commitTime: m.CommitTime, txn: s.tracker.begin(m.CommitTime)}
 	case *pgoutput.Commit:
 		if s.tx == nil {
@@ -410,7 +424,7 @@ func (c *Capture) emitMapped(ctx context.Context, tr *tracker, x *txn, rs *relSt
 		c.snap.touched(table.Name, u.UserID)
 		u.Trace.ProducedAt = time.Now()
 		c.produceEvent(ctx, tr, x, table.Topic, u.UserID, u, table.Name, string(ch.Op), u.Source)
-		if u.Deleted {
+		if u.Deleted && !c.held(table.Topic, u.EventID, u.Source.CommitLSN, true) {
 			// The tombstone lets compaction drop the profile; the deleted
 			// snapshot before it tells consumers that catch up late.
 			c.produce(tr, x, &kgo.Record{Topic: table.Topic, Key: []byte(u.UserID)}, table.Name, "tombstone", u.Source, "")
@@ -430,6 +444,9 @@ func rowOf(rel *pgoutput.Relation, ch mapping.Change) map[string]any {
 }
 
 func (c *Capture) produceEvent(ctx context.Context, tr *tracker, x *txn, topic, key string, ev events.Event, table, op string, src events.Source) {
+	if c.held(topic, ev.ID(), src.CommitLSN, false) {
+		return // on Kafka already, from before a restart
+	}
 	val, err := c.opts.Codec.AppendEncodeEvent(ctx, nil, topic, ev)
 	if err != nil {
 		c.deadLetter(tr, x, topic, []byte(key), map[string]any{"event_id": ev.ID(), "schema": ev.Schema()}, fmt.Errorf("encode %s: %w", ev.Schema(), err))
@@ -441,6 +458,9 @@ func (c *Capture) produceEvent(ctx context.Context, tr *tracker, x *txn, topic, 
 // produce sends rec as one event of x; x is confirmed once all are acked.
 func (c *Capture) produce(tr *tracker, x *txn, rec *kgo.Record, table, op string, src events.Source, eventID string) {
 	tr.add(x)
+	if c.hooks.drop != nil && c.hooks.drop(rec) {
+		return // never sent, never acked: x stays unconfirmed
+	}
 	m := c.opts.Metrics
 	observe := c.opts.AckObserver
 	c.opts.Client.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
@@ -540,6 +560,7 @@ func (s *stream) truncate(ctx context.Context, m *pgoutput.Truncate, walStart ui
 func (s *stream) message(ctx context.Context, m *pgoutput.LogicalMessage) error {
 	lone := s.tx == nil // a non-transactional message: its own unit of confirmation
 	if lone {
+		s.c.pastReplay(m.LSN)
 		s.tx = &txState{commitLSN: m.LSN, commitTime: time.Now(), txn: s.tracker.begin(time.Time{})}
 		defer func() { s.tracker.seal(s.tx.txn, m.LSN); s.tx = nil }()
 	}

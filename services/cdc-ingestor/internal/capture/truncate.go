@@ -45,6 +45,9 @@ func (s *stream) truncateProfiles(ctx context.Context, t *pipeline.Table, walSta
 		}
 		c.snap.touched(t.Name, key)
 		c.produceEvent(ctx, s.tracker, s.tx.txn, t.Topic, key, u, t.Name, string(events.OpTruncate), src)
+		if c.held(t.Topic, u.EventID, src.CommitLSN, true) {
+			continue
+		}
 		c.produce(s.tracker, s.tx.txn, &kgo.Record{Topic: t.Topic, Key: []byte(key)}, t.Name, "tombstone", src, "")
 	}
 	c.log.Info("truncate of the profile table: every profile on its topic deleted",
@@ -63,56 +66,20 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	left := map[int32]int64{} // partition: the end offset still to reach
-	offsets := map[int32]kgo.Offset{}
+	spans := map[int32]span{}
 	for p, b := range bounds {
 		if b.Start < b.Stable {
-			left[p] = b.Stable
-			offsets[p] = kgo.NewOffset().At(b.Start)
+			spans[p] = span{from: b.Start, to: b.Stable}
 		}
 	}
-	if len(left) == 0 {
-		return nil, nil
-	}
-	reader, err := kgo.NewClient(append(slices.Clip(cl.Opts()), // never append into the client's own slice
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
+	live := map[string]bool{} // key: its last record so far has a value
+	err = readSpans(ctx, cl, map[string]map[int32]span{topic: spans}, liveKeysQuiet, func(r *kgo.Record) {
+		if len(r.Key) > 0 { // profiles are keyed by user id
+			live[string(r.Key)] = r.Value != nil
+		}
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer reader.Close()
-	live := map[string]bool{} // key: its last record so far has a value
-	quiet := time.Now()
-	for len(left) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := reader.PollFetches(pctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
-		}
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			n++
-			if r.Offset >= end-1 {
-				delete(left, r.Partition)
-			}
-			if len(r.Key) > 0 { // profiles are keyed by user id
-				live[string(r.Key)] = r.Value != nil
-			}
-		})
-		if n > 0 {
-			quiet = time.Now()
-		} else if time.Since(quiet) > liveKeysQuiet {
-			break // the tails still left were compacted away
-		}
 	}
 	var keys []string
 	for k, ok := range live {
@@ -122,4 +89,79 @@ func liveKeys(ctx context.Context, cl *kgo.Client, topic string) ([]string, erro
 	}
 	slices.Sort(keys)
 	return keys, nil
+}
+
+// span is the offsets [from, to) of a partition to read.
+type span struct{ from, to int64 }
+
+// readSpans reads the span of each partition of spans (topic, partition)
+// with a reader of its own, configured like cl, and calls fn with each record
+// in a span, in offset order per partition. A partition that returns nothing
+// for quiet before its span's end is left (the records up to the end were
+// compacted away, or the end is a control record).
+func readSpans(ctx context.Context, cl *kgo.Client, spans map[string]map[int32]span, quiet time.Duration, fn func(*kgo.Record)) error {
+	type tp struct {
+		topic string
+		p     int32
+	}
+	left := map[tp]span{}
+	offsets := map[string]map[int32]kgo.Offset{}
+	for topic, ps := range spans {
+		for p, s := range ps {
+			if s.from >= s.to {
+				continue
+			}
+			if offsets[topic] == nil {
+				offsets[topic] = map[int32]kgo.Offset{}
+			}
+			offsets[topic][p] = kgo.NewOffset().At(s.from)
+			left[tp{topic, p}] = s
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	reader, err := kgo.NewClient(append(slices.Clip(cl.Opts()), // never append into the client's own slice
+		kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	last := time.Now()
+	for len(left) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := reader.PollFetches(pctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			k := tp{r.Topic, r.Partition}
+			s, ok := left[k]
+			if !ok {
+				return
+			}
+			if r.Offset >= s.to {
+				delete(left, k) // past the span: what was missing of it is gone
+				return
+			}
+			n++
+			if r.Offset >= s.to-1 {
+				delete(left, k)
+			}
+			fn(r)
+		})
+		if n > 0 {
+			last = time.Now()
+		} else if time.Since(last) > quiet {
+			break
+		}
+	}
+	return nil
 }
