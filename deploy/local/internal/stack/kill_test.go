@@ -27,10 +27,10 @@ import (
 //     title; pages are read all along, so they were cached and had to be
 //     purged);
 //   - u1's stream, read both by a Go client that resumes with Last-Event-ID
-//     as EventSource does (no gap; a record the stream carries twice is the
-//     same delivery, same event_id) and by the gateway's browser client in
-//     headless Chromium (each change given to the app exactly once), and
-//     not u3's stream;
+//     as EventSource does, and by the gateway's browser client in headless
+//     Chromium: each change exactly once on the wire, with no gap (the
+//     cdc-ingestor reads back what Kafka holds before it streams again, so
+//     its kill re-sends nothing), and not on u3's stream;
 //   - ClickHouse, with exact counts: one change per delivery, one latency
 //     sample per change and stage, one browser lag per delivery, after the
 //     sink's de-duplication; no Kafka record stored twice although the sink
