@@ -31,7 +31,9 @@ import (
 // rates (the sink's from its first stored batch to its last row: the
 // sustained rate, without the start and the group's join), their ratio,
 // the sink's peak RSS, its time from start to the last row, how busy its
-// inserter was (insert-busy) and its CPU time per row (start included):
+// inserter was (insert-busy), its CPU time per row (start included), and
+// the CPU time per row of ClickHouse (with the sink, and with the raw
+// inserts) and of the broker's process:
 //
 //	go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
 //
@@ -81,7 +83,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		set := rows.NewSet()
-		var rawTook time.Duration
+		var rawTook, rawCH time.Duration
+		chPid := testenv.ClickHouseServer(b).Pid()
 		for i := 0; i < n; i += batch {
 			for j := i; j < min(i+batch, n); j++ {
 				s := sinktest.LatencySample(j)
@@ -89,15 +92,25 @@ func BenchmarkSinkThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			start := time.Now()
+			start, ch0 := time.Now(), processCPU(b, chPid)
 			if err := insertRaw(ctx, conn, set.Table(rows.Latency)); err != nil {
 				b.Fatal(err)
 			}
 			rawTook += time.Since(start)
+			rawCH += processCPU(b, chPid) - ch0
 			set.Reset()
 		}
 		if got := sinktest.Count(b, conn, "SELECT count() FROM latency_samples"); got != uint64(n) {
 			b.Fatalf("raw: %d rows", got)
+		}
+		// The raw inserts leave parts that ClickHouse merges in the
+		// background: wait for those merges, which would otherwise take
+		// the cores from the sink's run.
+		for deadline := time.Now().Add(time.Minute); sinktest.Count(b, conn, "SELECT count() FROM system.merges") > 0; {
+			if time.Now().After(deadline) {
+				b.Fatal("raw: ClickHouse still merging after a minute")
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 
 		// The sink, as its own process, from the topic's start.
@@ -105,7 +118,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		env := append(sinktest.Env(kt.Seeds, topics, kt.Group(fmt.Sprint("bench", time.Now().UnixNano())), pipelinePath, db.Addr(), db.Database),
 			"FRESHET_LOG_LEVEL=warn", fmt.Sprintf("FRESHET_SINK_BATCH_ROWS=%d", batch))
 		b.StartTimer()
-		t0 := time.Now()
+		t0, ch0, self0 := time.Now(), processCPU(b, chPid), processCPU(b, os.Getpid())
 		svc := start(b, env)
 		sconn := sinktest.Conn(b, db.Options())
 		if path := os.Getenv("FRESHET_BENCH_CPUPROFILE"); path != "" {
@@ -145,6 +158,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		// (ClickHouse) set the pace; well below, reading and decoding do.
 		flushed := metric(b, svc, "freshet_sink_flush_seconds_sum")
 		cpu := processCPU(b, svc.Pid())
+		chCPU, selfCPU := processCPU(b, chPid)-ch0, processCPU(b, os.Getpid())-self0
 		svc.Stop(b)
 		sinkRate, rawRate := float64(uint64(n)-firstRows)/took.Seconds(), float64(n)/rawTook.Seconds()
 		b.ReportMetric(sinkRate, "sink-rows/s")
@@ -154,6 +168,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		b.ReportMetric(whole.Seconds(), "s-from-start")
 		b.ReportMetric(flushed/whole.Seconds(), "insert-busy")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "sink-cpu-µs/row")
+		// Where the cores went: ClickHouse's CPU per row while the sink
+		// ran (inserts, queries, merges) and within the raw inserts (not
+		// their merges after), and this process's while the sink ran (the
+		// kfake broker serving the sink, and the polling).
+		b.ReportMetric(float64(chCPU.Microseconds())/float64(n), "ch-cpu-µs/row")
+		b.ReportMetric(float64(rawCH.Microseconds())/float64(n), "raw-ch-cpu-µs/row")
+		b.ReportMetric(float64(selfCPU.Microseconds())/float64(n), "broker-cpu-µs/row")
 		b.StartTimer()
 	}
 }
