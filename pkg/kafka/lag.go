@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -74,4 +75,20 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 				g, m.Topic, strconv.Itoa(int(m.Partition)))
 		}
 	}
+}
+
+// RegisterLag registers with reg a LagCollector of groups, over a client of
+// its own built from cfg (so that a scrape never waits behind the
+// service's fetches). The returned close releases that client; call it
+// when the service stops.
+func RegisterLag(reg prometheus.Registerer, cfg Config, groups ...string) (close func(), err error) {
+	cl, err := NewClient(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(NewLagCollector(kadm.NewClient(cl), 0, groups...)); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("register the lag of %v: %w", groups, err)
+	}
+	return cl.Close, nil
 }

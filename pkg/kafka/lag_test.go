@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,5 +49,35 @@ func TestLagCollector(t *testing.T) {
 	}
 	if v := values["freshet_kafka_consumer_lag_up group="+group]; v != 1 {
 		t.Fatalf("lag_up = %v, want 1", v)
+	}
+}
+
+// RegisterLag registers a collector of the groups, over a client of its
+// own that close releases; registering the same groups again is an error
+// that names them.
+func TestRegisterLag(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	closeLag, err := RegisterLag(reg, testConfig(), "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLag()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := false
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if f.GetName() == "freshet_kafka_consumer_lag_up" && len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "g1" {
+				up = true
+			}
+		}
+	}
+	if !up {
+		t.Fatalf("no freshet_kafka_consumer_lag_up{group=g1} after RegisterLag: %v", families)
+	}
+	if _, err := RegisterLag(reg, testConfig(), "g1"); err == nil || !strings.Contains(err.Error(), "g1") {
+		t.Fatalf("registering g1 twice: %v, want an error naming g1", err)
 	}
 }

@@ -78,15 +78,18 @@ func (i *Ingest) Validate() error {
 // file instead ("check -v" prints it whole).
 func Main(ctx context.Context) error {
 	args := os.Args[1:]
-	var cfg Config
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
 	if len(args) > 0 && args[0] == "check" {
-		return pipeline.Check(os.Stdout, cfg.Pipeline, slices.Contains(args[1:], "-v"))
+		// check reads only the pipeline path: the rest of the
+		// configuration need not be valid to check a file.
+		_, err := pipeline.CheckCommand(args[1:], os.Stdout)
+		return err
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("unknown command %q (commands: check)", args[0])
+	}
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return err
 	}
 	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/invalidator/internal/engine"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
 )
 
@@ -80,16 +79,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lagClient, err := kafka.NewClient(ecfg.Kafka, nil)
+	closeLag, err := kafka.RegisterLag(prometheus.DefaultRegisterer, ecfg.Kafka, ecfg.Group)
 	if err != nil {
 		_ = eng.Close(ctx)
 		return err
 	}
-	defer lagClient.Close()
-	if err := prometheus.Register(kafka.NewLagCollector(kadm.NewClient(lagClient), 0, ecfg.Group)); err != nil {
-		_ = eng.Close(ctx)
-		return err
-	}
+	defer closeLag()
 	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Pprof: ic.Pprof})
 	if err != nil {
 		_ = eng.Close(ctx)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
 
 	"github.com/freshet/freshet/pkg/config"
@@ -49,19 +48,8 @@ func Main(args []string, stdout io.Writer) func(context.Context) error {
 }
 
 func check(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	path := os.Getenv(config.Prefix + "PIPELINE")
-	if path == "" {
-		path = "pipelines/freshet.yaml"
-	}
-	if fs.NArg() > 0 {
-		path = fs.Arg(0)
-	}
-	return pipeline.Check(stdout, path, *verbose)
+	_, err := pipeline.CheckCommand(args, stdout)
+	return err
 }
 
 // queryConfig is what the query command reads: the ClickHouse variables.
@@ -167,14 +155,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lagClient, err := kafka.NewClient(scfg.Kafka, nil)
+	closeLag, err := kafka.RegisterLag(prometheus.DefaultRegisterer, scfg.Kafka, sc.Group)
 	if err != nil {
 		return err
 	}
-	defer lagClient.Close()
-	if err := prometheus.Register(kafka.NewLagCollector(kadm.NewClient(lagClient), 0, sc.Group)); err != nil {
-		return err
-	}
+	defer closeLag()
 	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Pprof: sc.Pprof})
 	if err != nil {
 		return err

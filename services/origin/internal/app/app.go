@@ -3,13 +3,11 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,21 +54,8 @@ func Main(args []string, stdout io.Writer) func(context.Context) error {
 }
 
 func check(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	// check reads only the pipeline path: the rest of the configuration
-	// need not be valid to check a file.
-	path := os.Getenv(config.Prefix + "PIPELINE")
-	if path == "" {
-		path = "pipelines/freshet.yaml"
-	}
-	if fs.NArg() > 0 {
-		path = fs.Arg(0)
-	}
-	return pipeline.Check(stdout, path, *verbose)
+	_, err := pipeline.CheckCommand(args, stdout)
+	return err
 }
 
 // Run serves pages with cfg until ctx is cancelled.

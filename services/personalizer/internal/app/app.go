@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/freshet/freshet/pkg/config"
 	"github.com/freshet/freshet/pkg/kafka"
@@ -15,7 +13,6 @@ import (
 	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/personalizer/internal/engine"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
 )
 
@@ -35,21 +32,8 @@ func Main(args []string, stdout io.Writer) func(context.Context) error {
 }
 
 func check(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	// check reads only the pipeline path: the rest of the configuration
-	// need not be valid to check a file.
-	path := os.Getenv(config.Prefix + "PIPELINE")
-	if path == "" {
-		path = "pipelines/freshet.yaml"
-	}
-	if fs.NArg() > 0 {
-		path = fs.Arg(0)
-	}
-	return pipeline.Check(stdout, path, *verbose)
+	_, err := pipeline.CheckCommand(args, stdout)
+	return err
 }
 
 func run(ctx context.Context) error {
@@ -86,16 +70,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lagClient, err := kafka.NewClient(ecfg.Kafka, nil)
+	closeLag, err := kafka.RegisterLag(prometheus.DefaultRegisterer, ecfg.Kafka, ecfg.Group)
 	if err != nil {
 		_ = eng.Close(ctx)
 		return err
 	}
-	defer lagClient.Close()
-	if err := prometheus.Register(kafka.NewLagCollector(kadm.NewClient(lagClient), 0, ecfg.Group)); err != nil {
-		_ = eng.Close(ctx)
-		return err
-	}
+	defer closeLag()
 	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Pprof: pc.Pprof})
 	if err != nil {
 		_ = eng.Close(ctx)

@@ -76,22 +76,8 @@ func serve(ctx context.Context) error {
 }
 
 func check(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "print the whole pipeline, defaults included")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var cfg struct {
-		Pipeline string `env:"PIPELINE" default:"pipelines/freshet.yaml"`
-	}
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	path := cfg.Pipeline
-	if fs.NArg() > 0 {
-		path = fs.Arg(0)
-	}
-	return pipeline.Check(stdout, path, *verbose)
+	_, err := pipeline.CheckCommand(args, stdout)
+	return err
 }
 
 func token(args []string, stdout io.Writer) error {
