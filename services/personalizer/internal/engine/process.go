@@ -292,7 +292,7 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 			return
 		}
 	}
-	fields := scoring.Fields(change)
+	fields := pipeline.ContentFields(change)
 	base := events.Delivery{
 		ChangeEventID: change.EventID,
 		Source:        change.Source,

@@ -61,11 +61,11 @@ func FuzzDecodeRecords(f *testing.F) {
 			return
 		}
 		s := scoring.New(&p.Personalization, 4)
-		q := s.Prepare(tb, scoring.Fields(change), time.Minute)
+		q := s.Prepare(tb, pipeline.ContentFields(change), time.Minute)
 		hits, _ := s.Score(tb, &q, nil)
 		for _, h := range hits {
 			s.Reasons(tb, &q, h, nil)
 		}
-		p.Personalization.Channel(scoring.Fields(change))
+		p.Personalization.Channel(pipeline.ContentFields(change))
 	})
 }

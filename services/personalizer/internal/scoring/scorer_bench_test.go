@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/personalizer/internal/profiles"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkScore10k(b *testing.B) {
 		tb.Upsert(p)
 	}
 	s := New(rules(b, freshetRules), 12)
-	f := Fields(&events.ContentChange{Op: events.OpCreate, ContentID: "1", Tags: []string{"hot"}, Attributes: map[string]string{"region": "fr"}})
+	f := pipeline.ContentFields(&events.ContentChange{Op: events.OpCreate, ContentID: "1", Tags: []string{"hot"}, Attributes: map[string]string{"region": "fr"}})
 	var hits []Hit
 	var reasons []events.Reason
 	b.ReportAllocs()

@@ -55,7 +55,7 @@ type scored map[string]float64
 func score(t *testing.T, r *pipeline.Personalization, partitions int, tb *profiles.Table, c *events.ContentChange, age time.Duration) (scored, [][]events.Reason, int) {
 	t.Helper()
 	s := New(r, partitions)
-	q := s.Prepare(tb, Fields(c), age)
+	q := s.Prepare(tb, pipeline.ContentFields(c), age)
 	hits, cands := s.Score(tb, &q, nil)
 	got := scored{}
 	var reasons [][]events.Reason
@@ -134,7 +134,7 @@ func TestReasons(t *testing.T) {
 	r := rules(t, freshetRules)
 	tb := table(users...)
 	s := New(r, 1)
-	q := s.Prepare(tb, Fields(change([]string{"go"}, "sport", map[string]string{"region": "fr"}, "fr-FR")), 0)
+	q := s.Prepare(tb, pipeline.ContentFields(change([]string{"go"}, "sport", map[string]string{"region": "fr"}, "fr-FR")), 0)
 	hits, _ := s.Score(tb, &q, nil)
 	byUser := map[string][]events.Reason{}
 	for _, h := range hits {
@@ -197,7 +197,7 @@ func TestCap(t *testing.T) {
 		// of 3 over 2 partitions: 1 each, and the one Spread picks gets 2.
 		for spread, want := range []scored{{"a": 5, "c": 4, "f": 6}, {"a": 5, "f": 6, "d": 2}} {
 			s := New(r, 2)
-			q := s.Prepare(tb, Fields(change([]string{"go"}, "", nil, "")), 0)
+			q := s.Prepare(tb, pipeline.ContentFields(change([]string{"go"}, "", nil, "")), 0)
 			q.Spread = uint32(spread)
 			hits, _ := s.Score(tb, &q, nil)
 			got := scored{}
@@ -312,12 +312,12 @@ func TestDropPartition(t *testing.T) {
 
 func TestFieldsOfDelete(t *testing.T) {
 	c := &events.ContentChange{Op: events.OpDelete, ContentID: "9", URLPath: "/a/9", Tags: []string{"go"}}
-	f := Fields(c)
+	f := pipeline.ContentFields(c)
 	if f["old.url"][0] != "/a/9" || len(f["new.url"]) != 0 || f["tags"][0] != "go" || f["op"][0] != "delete" || f["id"][0] != "9" {
 		t.Errorf("fields of a delete: %v", f)
 	}
 	c = &events.ContentChange{Op: events.OpUpdate, ContentID: "9", URLPath: "/b/9", Before: &events.ContentBefore{URLPath: "/a/9"}, MissingFields: []string{"tags"}, Tags: []string{"x"}}
-	f = Fields(c)
+	f = pipeline.ContentFields(c)
 	if f["old.url"][0] != "/a/9" || f["new.url"][0] != "/b/9" || f["tags"] != nil {
 		t.Errorf("fields of an update: %v", f)
 	}
