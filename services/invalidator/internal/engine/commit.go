@@ -108,10 +108,15 @@ func contains32(list []int32, x int32) bool {
 	return false
 }
 
-// assigned is kgo's OnPartitionsAssigned: new partitions start tracking at
-// their first record.
+// assigned is kgo's OnPartitionsAssigned (called after every join, even
+// with nothing new assigned, before fetching): new partitions start
+// tracking at their first record. The first call makes the engine ready.
 func (e *Engine) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	e.log.Info("partitions assigned", zap.Any("partitions", m))
+	e.readyMu.Lock()
+	e.joined = true
+	e.readyMu.Unlock()
+	e.setReadiness()
 }
 
 // revoked is kgo's OnPartitionsRevoked: commit what is done of the

@@ -67,6 +67,10 @@ type Engine struct {
 	flight  *inflight
 	ready   lifecycle.ReadyFlag
 
+	readyMu  sync.Mutex
+	prepared bool // the topics are there
+	joined   bool // the consumer joined its group (kgo called assigned)
+
 	mu    sync.Mutex
 	parts map[string]map[int32]*partition
 
@@ -134,7 +138,7 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Engine, error) {
 	}
 	e.adm = kadm.NewClient(e.cl)
 	e.dlq = kafka.NewDLQ(e.cl, kafka.DLQOptions{Component: "invalidator/decode"})
-	e.ready.SetNotReady(errors.New("starting"))
+	e.setReadiness()
 	return e, nil
 }
 
@@ -142,8 +146,24 @@ func New(cfg Config, log *zap.Logger, opts ...Option) (*Engine, error) {
 func (e *Engine) Name() string { return "invalidator" }
 
 // Ready implements lifecycle.Readier: ready once the topics are there and
-// the consumer joined.
+// the consumer joined its group and got its first assignment (possibly
+// empty: more instances than partitions), so a change produced after Ready
+// is read at once and not after the join.
 func (e *Engine) Ready() error { return e.ready.Ready() }
+
+// setReadiness updates the ready flag from prepared and joined.
+func (e *Engine) setReadiness() {
+	e.readyMu.Lock()
+	defer e.readyMu.Unlock()
+	switch {
+	case !e.prepared:
+		e.ready.SetNotReady(errors.New("starting"))
+	case !e.joined:
+		e.ready.SetNotReady(fmt.Errorf("joining consumer group %s", e.cfg.Group))
+	default:
+		e.ready.SetReady()
+	}
+}
 
 // Run consumes and purges until ctx is done; it returns nil then. The
 // offsets of done changes are committed before it returns.
@@ -151,6 +171,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.prepare(ctx); err != nil {
 		return err
 	}
+	e.readyMu.Lock()
+	e.prepared = true
+	e.readyMu.Unlock()
+	e.setReadiness()
 	var wg sync.WaitGroup
 	sendCtx, stopSenders := context.WithCancel(context.WithoutCancel(ctx))
 	for _, s := range e.senders {
@@ -165,7 +189,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, e.flight.wake)
 	defer stop()
 	go every(ctx, 100*time.Millisecond, e.flight.wake) // a waiting poll loop looks again at failing targets
-	e.ready.SetReady()
 	err := e.poll(ctx)
 	// Shutdown: stop sending (what is in flight is not committed and will
 	// be purged again), commit what is done.
