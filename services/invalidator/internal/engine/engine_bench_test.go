@@ -92,7 +92,9 @@ func benchTargets(b *testing.B, varnishes int) (string, func() int) {
 // and, to tell where the time goes, the p99 of one produce call to the
 // broker's ack, of commit to the engine's read (its trace stage
 // invalidator_consumed), and of commit to the read of a bare consumer of
-// the same topic beside it (the broker's baseline).
+// the same topic beside it (the broker's baseline); and the process's
+// stalls (see stalls), to tell a run the machine held up from one the
+// engine did.
 // Run: go test -run '^$' -bench TenTargets -benchtime 10000x ./services/invalidator/internal/engine/
 func BenchmarkTenTargetsLatency(b *testing.B) {
 	targets, _ := benchTargets(b, benchVarnishes())
@@ -101,6 +103,7 @@ func BenchmarkTenTargetsLatency(b *testing.B) {
 	const rate = 1000
 	baseline := readTimes(b, e)
 	cpu0 := cpuTime(b)
+	stalled := stalls()
 	b.ResetTimer()
 	start := time.Now()
 	const per = 10               // changes per produce call: every 10 ms
@@ -115,6 +118,7 @@ func BenchmarkTenTargetsLatency(b *testing.B) {
 	}
 	e.caughtUp(b)
 	b.StopTimer()
+	maxStall, stallSum := stalled()
 	cpu := cpuTime(b) - cpu0
 	samples := e.k.Samples(e.topics.Latency)
 	if len(samples) != b.N {
@@ -144,6 +148,8 @@ func BenchmarkTenTargetsLatency(b *testing.B) {
 	if base := baseline(b.N); len(base) > 0 {
 		b.ReportMetric(q(base, 0.99), "p99-baseline-read-ms")
 	}
+	b.ReportMetric(float64(maxStall.Microseconds())/1000, "max-stall-ms")
+	b.ReportMetric(float64(stallSum.Microseconds())/1000, "stalled-ms")
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/change")
 	if testing.Verbose() {
@@ -190,6 +196,47 @@ func benchVarnishes() int {
 		fmt.Sscan(v, &n)
 	}
 	return max(0, min(10, n))
+}
+
+// stalls starts a goroutine that sleeps 1 ms at a time and notes how much
+// later than that it woke: while it is late, no goroutine of the process
+// got to run (a busy or descheduled process, a stop-the-world pause). The
+// returned function stops it and returns the longest stall and the sum of
+// the stalls of 10 ms or more.
+func stalls() func() (longest, sum time.Duration) {
+	var (
+		mu           sync.Mutex
+		stop         bool
+		longest, sum time.Duration
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			mu.Lock()
+			s := stop
+			mu.Unlock()
+			if s {
+				return
+			}
+			t := time.Now()
+			time.Sleep(time.Millisecond)
+			late := time.Since(t) - time.Millisecond
+			mu.Lock()
+			longest = max(longest, late)
+			if late >= 10*time.Millisecond {
+				sum += late
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() (time.Duration, time.Duration) {
+		mu.Lock()
+		stop = true
+		mu.Unlock()
+		<-done
+		return longest, sum
+	}
 }
 
 // cpuTime is the CPU time (user and system) this process used so far: the
