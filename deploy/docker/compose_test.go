@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,12 @@ func TestComposeHasEveryService(t *testing.T) {
 				if val := svc.Environment[v]; val == nil || *val == "" {
 					t.Errorf("%s: %s is not set", name, v)
 				}
+			}
+			// The image has no shell: the binary checks its own /readyz
+			// (lifecycle.Main's healthcheck command), and depends_on
+			// service_healthy waits for it.
+			if hc := svc.HealthCheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "/freshet/service", "healthcheck"}) {
+				t.Errorf("%s: healthcheck is %+v; want the test [CMD /freshet/service healthcheck]", name, hc)
 			}
 			if !checksComposeEnv(t, filepath.Join(repoRoot, "services", name), name) {
 				t.Errorf("no test under services/%s checks its environment here: add to one of its tests\n"+

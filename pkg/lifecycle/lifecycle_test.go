@@ -496,3 +496,28 @@ func TestNewAdminErrors(t *testing.T) {
 		})
 	}
 }
+
+// The healthcheck command asks /readyz: an error with the status and the
+// reason while a component is not ready, nil once it is, an error when
+// nothing listens.
+func TestHealthcheck(t *testing.T) {
+	admin := newTestAdmin(t, AdminConfig{})
+	w := newWorker("consumer", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := runAsync(t, ctx, Options{Admin: admin}, w)
+	pollReadiness(t, admin, func(_ int, r readiness) bool { return len(r.Components) == 1 })
+
+	err := Healthcheck(context.Background(), admin.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "consumer") {
+		t.Fatalf("healthcheck of a component not ready: %v, want 503 naming consumer", err)
+	}
+	w.SetReady()
+	if err := Healthcheck(context.Background(), admin.Addr().String()); err != nil {
+		t.Fatalf("healthcheck when ready: %v", err)
+	}
+	cancel()
+	<-done
+	if err := Healthcheck(context.Background(), admin.Addr().String()); err == nil {
+		t.Fatal("healthcheck after the admin server stopped: nil, want an error")
+	}
+}
