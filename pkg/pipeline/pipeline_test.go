@@ -598,3 +598,19 @@ func TestCloudflarePlan(t *testing.T) {
 		t.Error("an unknown plan is known")
 	}
 }
+
+// The default pipeline broadcasts breaking content whether the flag comes
+// from Postgres (pgoutput sends a boolean as t) or from an app (true), and
+// not otherwise.
+func TestRepoPipelineBreakingChannel(t *testing.T) {
+	p, err := Load(repoPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"t": true, "true": true, "f": false, "false": false} {
+		c := p.Personalization.Channel(Fields{"attributes.breaking": {v}})
+		if got := c != nil && c.Name == "breaking"; got != want {
+			t.Errorf("breaking = %q: broadcast %v, want %v", v, got, want)
+		}
+	}
+}
