@@ -352,14 +352,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return ctx.Err()
 }
 
-// breakingRule is the default pipeline's broadcast rule. Postgres renders a
-// boolean column as "t" in pgoutput's text format, so a row committed with
-// breaking = true carries attributes.breaking = "t" and the rule as written
-// never matches a captured row (reported with the figures). The load test
-// runs the default pipeline with "t" accepted too, so that broadcasts are
-// measured as the pipeline means them.
-const breakingRule = `attributes.breaking: ["true"]`
-
 // pprofEnv turns on /debug/pprof/ on the admin port of every service that
 // has the switch (a variable a service does not read is ignored).
 var pprofEnv = []string{"FRESHET_PERSONALIZER_PPROF=true", "FRESHET_INVALIDATOR_PPROF=true", "FRESHET_CDC_PPROF=true",
@@ -372,7 +364,7 @@ func writePipeline(dir string, targets []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the default pipeline (run from the repository root): %w", err)
 	}
-	text := strings.Replace(string(b), breakingRule, `attributes.breaking: ["true", "t"]`, 1)
+	text := string(b)
 	if len(targets) > 0 {
 		const anchor = "\n  targets:\n"
 		i := strings.Index(text, anchor)
