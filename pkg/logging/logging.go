@@ -2,6 +2,7 @@ package logging
 
 import (
 	"fmt"
+	"github.com/freshet/freshet/pkg/config"
 	"os"
 	"strings"
 	"time"
@@ -100,4 +101,15 @@ func build(cfg Config, out zapcore.WriteSyncer) (*zap.Logger, error) {
 
 func utcRFC3339Nano(t time.Time, e zapcore.PrimitiveArrayEncoder) {
 	e.AppendString(t.UTC().Format(time.RFC3339Nano))
+}
+
+// ForService returns New's logger for a service's shared log settings
+// (FRESHET_LOG_LEVEL, FRESHET_LOG_FORMAT), every entry carrying the
+// service field with name.
+func ForService(name string, c config.Log) (*zap.Logger, error) {
+	log, err := New(Config{Level: c.Level, Format: c.Format})
+	if err != nil {
+		return nil, err
+	}
+	return log.With(Service(name)), nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/freshet/freshet/pkg/config"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -222,5 +223,17 @@ func TestKgo(t *testing.T) {
 	}
 	if got[0]["msg"] != "metadata update failed" || got[0]["broker"] != "1" || got[0]["component"] != "kafka" {
 		t.Fatalf("kgo line = %v", got[0])
+	}
+}
+
+// ForService takes the shared FRESHET_LOG_* settings: a bad level is the
+// same error New gives, a good one a logger.
+func TestForService(t *testing.T) {
+	if _, err := ForService("svc", config.Log{Level: "loud", Format: "json"}); err == nil || !strings.Contains(err.Error(), "loud") {
+		t.Fatalf("ForService with level loud: %v, want an error naming the value", err)
+	}
+	log, err := ForService("svc", config.Log{Level: "info", Format: "console"})
+	if err != nil || log == nil {
+		t.Fatalf("ForService: %v", err)
 	}
 }

@@ -91,7 +91,7 @@ func Main(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logging.ForService(Name, cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,6 @@ func Main(ctx context.Context) error {
 		debug.SetGCPercent(capture.GCPercent)
 	}
 	defer log.Sync()
-	log = log.With(logging.Service(Name))
 	return Run(ctx, cfg, log, prometheus.DefaultRegisterer)
 }
 

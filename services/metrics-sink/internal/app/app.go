@@ -111,12 +111,11 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logging.ForService("metrics-sink", cfg.Log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	log = log.With(logging.Service("metrics-sink"))
 	p, err := pipeline.Load(cfg.Pipeline)
 	if err != nil {
 		return err

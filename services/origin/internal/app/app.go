@@ -40,12 +40,12 @@ func Main(args []string, stdout io.Writer) func(context.Context) error {
 		if err := config.Load(&cfg); err != nil {
 			return err
 		}
-		log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+		log, err := logging.ForService(Name, cfg.Log)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = log.Sync() }()
-		err = Run(ctx, cfg, log.With(logging.Service(Name)), prometheus.DefaultRegisterer)
+		err = Run(ctx, cfg, log, prometheus.DefaultRegisterer)
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}

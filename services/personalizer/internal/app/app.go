@@ -41,12 +41,11 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logging.ForService("personalizer", cfg.Log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	log = log.With(logging.Service("personalizer"))
 	p, err := pipeline.Load(cfg.Pipeline)
 	if err != nil {
 		return err

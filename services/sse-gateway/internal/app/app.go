@@ -48,12 +48,11 @@ func serve(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log, err := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format})
+	log, err := logging.ForService(gateway.Name, cfg.Log)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-	log = log.With(logging.Service(gateway.Name))
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.Gateway.GCPercent)
 	}
