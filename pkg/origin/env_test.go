@@ -3,10 +3,8 @@ package origin_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,21 +54,9 @@ func newEnv(t testing.TB, opts origin.Options, withVarnish bool) *env {
 	t.Cleanup(srv.Close)
 	e := &env{t: t, db: db, p: p, origin: srv.URL}
 	if withVarnish {
-		e.edge = testenv.Varnish(t, vcl(t, srv.Listener.Addr()))
+		e.edge = testenv.Varnish(t, testenv.ReferenceVCL(t, srv.Listener.Addr().String()))
 	}
 	return e
-}
-
-// vcl returns the reference VCL with its backend rendered, as the local
-// stack and docker compose do.
-func vcl(t testing.TB, backend net.Addr) string {
-	t.Helper()
-	b, err := os.ReadFile(repoRoot + "deploy/varnish/default.vcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(backend.String())
-	return strings.NewReplacer("BACKEND_HOST", host, "BACKEND_PORT", port).Replace(string(b))
 }
 
 // answer is a response read whole.

@@ -2,7 +2,8 @@
 // and the Kafka-protocol broker are started once per package (by
 // pkg/servers, in temporary folders) and each test gets resources of its
 // own on them: a database, a ClickHouse database, a topic and group prefix.
-// Varnish is started per call, since its VCL names the test's backend.
+// Varnish is started per call, since its VCL names the test's backend;
+// ReferenceVCL renders the repository's reference VCL for a backend.
 //
 // A package opts in from TestMain:
 //
@@ -18,6 +19,7 @@
 //		topic := kt.Topic("content.changes")
 //		group := kt.Group("invalidator") // or testenv.Topic(t, ...), testenv.Group(t, ...)
 //		db := testenv.ClickHouse(t)     // db.Options() for clickhouse-go, db.Database
+//		vcl := testenv.ReferenceVCL(t, srv.Listener.Addr().String()) // deploy/varnish/default.vcl
 //		edge := testenv.Varnish(t, vcl) // edge.URL(), edge.Stats(ctx), stopped after the test
 //		...
 //	}

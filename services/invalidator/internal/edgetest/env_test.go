@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +80,7 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.origin = srv.URL
-	vcl := referenceVCL(t, srv.Listener.Addr())
+	vcl := testenv.ReferenceVCL(t, srv.Listener.Addr().String())
 	for range 2 {
 		e.edges = append(e.edges, testenv.Varnish(t, vcl))
 	}
@@ -90,18 +89,6 @@ func newEnv(t *testing.T) *env {
 	e.topics = itest.NewTopics(e.kt)
 	e.group = e.kt.Group("invalidator")
 	return e
-}
-
-// referenceVCL is deploy/varnish/default.vcl with its backend rendered, as
-// the local stack and docker compose do.
-func referenceVCL(t *testing.T, backend net.Addr) string {
-	t.Helper()
-	b, err := os.ReadFile(repoRoot + "deploy/varnish/default.vcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(backend.String())
-	return strings.NewReplacer("BACKEND_HOST", host, "BACKEND_PORT", port).Replace(string(b))
 }
 
 func (e *env) exec(sql string, args ...any) {

@@ -30,22 +30,17 @@ import (
 // function that counts the purge requests the ten received.
 func benchTargets(b *testing.B, varnishes int) (string, func() int) {
 	b.Helper()
-	vcl, err := os.ReadFile("../../../../deploy/varnish/default.vcl")
-	if err != nil {
-		b.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
 	l.Close()
-	rendered := strings.NewReplacer("BACKEND_HOST", "127.0.0.1", "BACKEND_PORT", port).Replace(string(vcl))
+	vcl := testenv.ReferenceVCL(b, l.Addr().String())
 	var sb strings.Builder
 	var counters []func() int
 	common := "coalesce: 20ms, concurrency: 4"
 	for i := range varnishes {
-		v := testenv.Varnish(b, rendered)
+		v := testenv.Varnish(b, vcl)
 		fmt.Fprintf(&sb, "    - {name: varnish-%d, type: varnish, address: %q, %s}\n", i, v.URL(), common)
 		counters = append(counters, func() int {
 			st, err := v.Stats(b.Context())
