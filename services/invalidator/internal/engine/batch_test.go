@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +127,47 @@ func TestNewBatchMixesForWebhooks(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r1.req.Keys, []string{"c"}) || len(r1.req.URLs)+len(r1.req.Prefixes) != 0 || !reflect.DeepEqual(r1.units, []int{0}) {
 		t.Errorf("second request %+v, units %v", r1.req, r1.units)
+	}
+}
+
+// splitAudit keeps a small audit whole and cuts a large one into parts
+// within the budget, in order, each string in exactly one part, the same
+// way every time (a replay's audit gets the same event ids).
+func TestSplitAudit(t *testing.T) {
+	if got := splitAudit(100, []string{"a"}, nil, []string{"/u"}); !reflect.DeepEqual(got, [][3][]string{{{"a"}, nil, {"/u"}}}) {
+		t.Errorf("small audit: %q", got)
+	}
+	if got := splitAudit(100, nil, nil, nil); len(got) != 1 {
+		t.Errorf("empty audit: %d parts, want 1", len(got))
+	}
+	var ids, keys, urls []string
+	for i := range 50 {
+		ids = append(ids, fmt.Sprintf("%032d", i))
+		keys = append(keys, fmt.Sprint("content:", i))
+		urls = append(urls, fmt.Sprint("/p/", i))
+	}
+	const budget = 200
+	parts := splitAudit(budget, ids, keys, urls)
+	var flat [3][]string
+	for i, p := range parts {
+		used := 0
+		for l := range p {
+			for _, s := range p[l] {
+				used += len(s) + 5
+			}
+			flat[l] = append(flat[l], p[l]...)
+		}
+		if used > budget || used == 0 {
+			t.Errorf("part %d: %d bytes of lists, budget %d", i, used, budget)
+		}
+	}
+	if !reflect.DeepEqual(flat, [3][]string{ids, keys, urls}) {
+		t.Errorf("parts joined again differ from the lists:\n%q", flat)
+	}
+	if again := splitAudit(budget, ids, keys, urls); !reflect.DeepEqual(again, parts) {
+		t.Error("a second split differs from the first")
+	}
+	if got := splitAudit(10, []string{strings.Repeat("x", 20), "a"}); len(got) != 2 || len(got[0][0]) != 1 {
+		t.Errorf("a string over the budget is not a part of its own: %q", got)
 	}
 }

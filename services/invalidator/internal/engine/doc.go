@@ -40,7 +40,9 @@
 //
 // # Records produced
 //
-// A PurgeAudit per target batch to edge.purges (keyed by target), and a
+// A PurgeAudit per target batch to edge.purges (keyed by target; a batch
+// whose change ids, keys and urls would make a record over MaxAuditBytes
+// gets several, each with a slice of them: see produceAudit), and a
 // LatencySample per change to pipeline.latency (stage commit_to_purged:
 // from the source commit to the last target's ack).
 //

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -445,6 +446,24 @@ func (e *Engine) deadLetterPurge(ctx context.Context, c *change, t *pipeline.Tar
 	}
 }
 
+// MaxAuditBytes bounds the encoded size of an audit record, well below the
+// broker's message limit (1 MB by default): the audit of a batch whose
+// change ids, keys and urls take more is split into several records (see
+// produceAudit).
+const MaxAuditBytes = 512 << 10
+
+// auditListBytes is what the lists of one audit record (change ids, keys,
+// urls) may take, encoded; the rest of MaxAuditBytes is left for its other
+// fields: the oldest change's source and trace, and an error (a target's
+// errors keep at most 512 bytes of an answer).
+const auditListBytes = 384 << 10
+
+// produceAudit produces the audit of a finished batch: one record, or, when
+// its lists take more than auditListBytes, several, each with a slice of
+// the change ids, keys and urls (every one in exactly one record) and the
+// batch's other fields. The event id of a single record is
+// events.ID(target, change ids...), that of part i (from 1) of n
+// events.ID(that id, i, n): the same for the same batch after a replay.
 func (e *Engine) produceAudit(b *batch) {
 	oldest := b.units[0].changes[0]
 	var ids []string
@@ -458,16 +477,15 @@ func (e *Engine) produceAudit(b *batch) {
 		}
 	}
 	a := events.PurgeAudit{
-		EventID:        events.ID(append([]string{b.target.Name}, ids...)...),
-		Source:         oldest.ev.Source,
-		Trace:          oldest.ev.Trace.Clone(),
-		Target:         b.target.Name,
-		Provider:       b.target.Type,
-		ChangeEventIDs: ids,
-		Soft:           b.target.Soft,
-		Outcome:        events.OutcomeAcked,
-		StartedAt:      b.started,
-		FinishedAt:     b.finished,
+		EventID:    events.ID(append([]string{b.target.Name}, ids...)...),
+		Source:     oldest.ev.Source,
+		Trace:      oldest.ev.Trace.Clone(),
+		Target:     b.target.Name,
+		Provider:   b.target.Type,
+		Soft:       b.target.Soft,
+		Outcome:    events.OutcomeAcked,
+		StartedAt:  b.started,
+		FinishedAt: b.finished,
 	}
 	a.Trace.Mark("purged", b.finished)
 	for _, r := range b.reqs {
@@ -485,9 +503,40 @@ func (e *Engine) produceAudit(b *batch) {
 			a.Outcome, a.Error = events.OutcomeFailed, r.err.Error()
 		}
 	}
-	a.Keys, a.URLs = keys, urls
 	a.LatencyFromCommit = b.finished.Sub(oldest.commit)
-	e.produce(e.cfg.Topics.Purges, []byte(b.target.Name), a)
+	parts := splitAudit(auditListBytes, ids, keys, urls)
+	for i, p := range parts {
+		part := a
+		part.ChangeEventIDs, part.Keys, part.URLs = p[0], p[1], p[2]
+		if len(parts) > 1 {
+			part.EventID = events.ID(a.EventID, strconv.Itoa(i+1), strconv.Itoa(len(parts)))
+		}
+		e.produce(e.cfg.Topics.Purges, []byte(b.target.Name), part)
+	}
+}
+
+// splitAudit cuts the lists (change ids, keys, urls) into parts whose
+// encoded lists take at most budget bytes each, filling each part in
+// order: ids, then keys, then urls. A string costs its length and its
+// length's varint (at most 5 bytes); a string over the budget alone is a
+// part of its own. Each part holds the three lists, nil where empty; there
+// is always at least one part.
+func splitAudit(budget int, lists ...[]string) [][3][]string {
+	parts := [][3][]string{{}}
+	used := 0
+	for l, list := range lists[:min(len(lists), 3)] {
+		for _, s := range list {
+			cost := len(s) + binary.MaxVarintLen32
+			if used > 0 && used+cost > budget {
+				parts = append(parts, [3][]string{})
+				used = 0
+			}
+			p := &parts[len(parts)-1]
+			p[l] = append(p[l], s)
+			used += cost
+		}
+	}
+	return parts
 }
 
 func (e *Engine) produceLatency(c *change, d time.Duration, at time.Time, outcome string) {
