@@ -39,6 +39,8 @@ type Config struct {
 	LatencySamples int `env:"LATENCY_SAMPLES" default:"100" help:"Commit-to-ack latency samples produced to pipeline.latency per second, at most (0 turns them off)."`
 	// StatusInterval is how often the confirmed LSN is sent to Postgres.
 	StatusInterval time.Duration `env:"STATUS_INTERVAL" default:"1s" help:"How often the slot's confirmed LSN is reported to Postgres."`
+	// Pprof serves /debug/pprof/ on the admin listener. Default false.
+	Pprof bool `env:"CDC_PPROF" default:"false" help:"Serve /debug/pprof/ on the admin listener."`
 }
 
 // Ingest configures POST /v1/events.
@@ -150,7 +152,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Regist
 	if err != nil {
 		return err
 	}
-	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr})
+	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Pprof: cfg.Pprof})
 	if err != nil {
 		srv.Close(ctx)
 		return err

@@ -64,7 +64,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	reg.MustRegister(g.Metrics()...)
-	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Gatherer: reg})
+	admin, err := lifecycle.NewAdmin(lifecycle.AdminConfig{Addr: cfg.Admin.Addr, Gatherer: reg, Pprof: cfg.Gateway.Pprof})
 	if err != nil {
 		g.Close(ctx)
 		return fmt.Errorf("FRESHET_ADMIN_ADDR: %w", err)

@@ -33,8 +33,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// The service starts with only what the local stack runner sets, answers
-// /readyz, serves the client, and stops cleanly on cancellation.
+// The service starts with only what the local stack runner sets (and
+// FRESHET_GATEWAY_PPROF, which the load test adds), answers /readyz, serves
+// the client and /debug/pprof/, and stops cleanly on cancellation.
 func TestServeWithTheRunnersEnvironment(t *testing.T) {
 	kt := testenv.Kafka(t)
 	admin, addr := freeAddr(t), freeAddr(t)
@@ -45,6 +46,7 @@ func TestServeWithTheRunnersEnvironment(t *testing.T) {
 	t.Setenv("FRESHET_GATEWAY_ADDR", addr)
 	t.Setenv("FRESHET_AUTH_HS256_SECRET", secret)
 	t.Setenv("FRESHET_RUM_HASH_KEY", "app-test-hash-key-0123")
+	t.Setenv("FRESHET_GATEWAY_PPROF", "true")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -85,6 +87,14 @@ func TestServeWithTheRunnersEnvironment(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(body.String(), "freshet_sse_gateway_streams") {
 		t.Fatal("/metrics has no gateway metrics")
+	}
+	resp, err = http.Get("http://" + admin + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/debug/pprof/cmdline with FRESHET_GATEWAY_PPROF=true: %d", resp.StatusCode)
 	}
 	cancel()
 	select {

@@ -75,6 +75,8 @@ type Settings struct {
 	// reconnect) and exits with an error, so that its restart serves them
 	// all.
 	PartitionCheck time.Duration `env:"PARTITION_CHECK" default:"30s" help:"How often the partitions of content.deliveries are counted; when partitions were added, the replica shuts down gracefully and exits with an error so that a restart serves them."`
+	// Pprof serves /debug/pprof/ on the admin listener. Default false.
+	Pprof bool `env:"PPROF" default:"false" help:"Serve /debug/pprof/ on the admin listener."`
 }
 
 // Validate checks the settings.
