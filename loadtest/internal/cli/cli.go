@@ -233,7 +233,7 @@ func runGroup(ctx context.Context, o *options, scs []scenario.Scenario, sdir, se
 	if err != nil {
 		return err
 	}
-	st, err := stack.Start(ctx, stack.Options{Dir: sdir, Log: out, Pipeline: pipe, Env: append(pprofEnv, prep.Env...)})
+	st, err := stack.Start(ctx, stack.Options{Dir: sdir, Log: out, Pipeline: pipe, Env: append(stack.PprofEnv(), prep.Env...)})
 	if err != nil {
 		return err
 	}
@@ -351,11 +351,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	return ctx.Err()
 }
-
-// pprofEnv turns on /debug/pprof/ on the admin port of every service that
-// has the switch (a variable a service does not read is ignored).
-var pprofEnv = []string{"FRESHET_PERSONALIZER_PPROF=true", "FRESHET_INVALIDATOR_PPROF=true", "FRESHET_CDC_PPROF=true",
-	"FRESHET_GATEWAY_PPROF=true", "FRESHET_SINK_PPROF=true", "FRESHET_METRICS_SINK_PPROF=true", "FRESHET_ORIGIN_PPROF=true"}
 
 // writePipeline writes the pipeline the stack runs under dir, the default
 // one with targets added to invalidation.targets, and returns its path.

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +40,7 @@ type Options struct {
 	// temporary folder: the stack starts from scratch). Required.
 	Dir string
 	// Env is added to the runner's environment, which every service
-	// inherits (e.g. FRESHET_PERSONALIZER_PPROF=true).
+	// inherits (e.g. PprofEnv()).
 	Env []string
 	// Pipeline is the pipeline file every service reads; empty means
 	// the runner's default, pipelines/freshet.yaml.
@@ -95,6 +96,29 @@ var GatewayEnv = []string{
 	"FRESHET_GATEWAY_CONNECT_RATE=0",
 	"FRESHET_RUM_RATE_PER_IP=0",
 	"FRESHET_RUM_RATE_PER_SESSION=0",
+}
+
+// PprofVars is the variable that turns on /debug/pprof/ on a service's
+// admin port, by the name the stack runs the service under (its folder
+// under services/). The origin has none. TestPprofVarsDocumented keeps the
+// list in step with the services' docs.
+var PprofVars = map[string]string{
+	"cdc-ingestor": "FRESHET_CDC_PPROF",
+	"invalidator":  "FRESHET_INVALIDATOR_PPROF",
+	"metrics-sink": "FRESHET_SINK_PPROF",
+	"personalizer": "FRESHET_PERSONALIZER_PPROF",
+	"sse-gateway":  "FRESHET_GATEWAY_PPROF",
+}
+
+// PprofEnv sets every variable of PprofVars to true, for [Options.Env]:
+// each service then serves the CPU profiles the load test takes.
+func PprofEnv() []string {
+	var env []string
+	for _, v := range PprofVars {
+		env = append(env, v+"=true")
+	}
+	slices.Sort(env)
+	return env
 }
 
 var readyLine = regexp.MustCompile(`^\s+(\S+)\s+ready in \S+\s+admin http://(\S+)`)
