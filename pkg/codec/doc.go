@@ -36,7 +36,9 @@
 // timestamp-micros is a time.Time. pkg/events has typed structs for the six
 // events; EncodeEvent and DecodeEvent convert. DecodeJSON reads an event
 // from plain JSON (unions as bare values), as HTTP ingest receives it, and
-// EncodeJSON writes one.
+// EncodeJSON writes one. DecodeChange decodes a content.changes value into
+// its ContentChange, with the errors the consumers of that topic
+// dead-letter it with.
 //
 // # The direct path for typed events
 //

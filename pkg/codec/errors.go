@@ -7,7 +7,8 @@ import (
 )
 
 // Sentinel errors. Every error the Codec returns is an *Error whose cause
-// wraps one of these, so callers branch with errors.Is.
+// wraps one of these (DecodeChange's wrap one, or an *Error, after their
+// own prefix), so callers branch with errors.Is.
 var (
 	// ErrUnknownSchema: the schema name given to Encode is not loaded, or
 	// the fingerprint or registry id of an encoded value is not known (not
