@@ -132,3 +132,38 @@ func BenchmarkDeliveriesThroughput(b *testing.B) {
 	}, "the deliveries")
 	b.ReportMetric(float64(b.N*users)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// BenchmarkChangesThroughput produces a backlog of changes that each match
+// two of 10,000 users (the load test's freshness scenario) and measures the
+// changes per second the instance scores and commits: the rate a single
+// instance sustains when fan-out is small and the per-change and
+// per-transaction costs dominate.
+//
+//	go test -run '^$' -bench ChangesThroughput -benchtime 50000x ./services/personalizer/internal/engine/
+func BenchmarkChangesThroughput(b *testing.B) {
+	const users = 10_000
+	e := newEnv(b, 12, 12)
+	in := e.start("a")
+	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) {
+		up.Follows = append(up.Follows, fmt.Sprint("tag:t", i%(users/2)))
+	})
+	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
+	e.prod.Changes(change("warm", 1, "t0"))
+	e.caughtUp()
+	cs := make([]events.ContentChange, b.N)
+	for i := range cs {
+		cs[i] = change(fmt.Sprint("c", i), 1, fmt.Sprint("t", i%(users/2)))
+	}
+	before := metric(b, in.reg, "freshet_personalizer_changes_total")
+	txnsBefore := metric(b, in.reg, "freshet_personalizer_transactions_total")
+	b.ResetTimer()
+	start := time.Now()
+	e.prod.Changes(cs...)
+	produced := time.Since(start)
+	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_changes_total")-before >= float64(b.N) }, "the changes")
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "changes/s")
+	b.ReportMetric(produced.Seconds(), "s-to-produce")
+	b.ReportMetric(float64(b.N)/(metric(b, in.reg, "freshet_personalizer_transactions_total")-txnsBefore), "changes/txn")
+}

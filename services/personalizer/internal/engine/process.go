@@ -343,28 +343,33 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		e.m.deliveries.Observe(0)
 		return
 	}
-	tpl, err := e.template(ctx, base)
-	if err != nil {
-		e.log.Warn("delivery template", logging.Error(err))
-	}
-	// Encode on every core when the fan-out is large; produce in order.
-	recs := make([]kgo.Record, len(hits)) // one allocation for the change
-	workers := 1
-	if len(hits) >= parallelEncodeMin {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	chunk := (len(hits) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, len(hits))
-		if lo >= hi {
-			break
+	// A template costs about two encodings (it checks itself against the
+	// codec): worth it from a few deliveries on.
+	var tpl *wire.Template
+	if len(hits) >= templateMin {
+		if tpl, err = e.template(ctx, base); err != nil {
+			e.log.Warn("delivery template", logging.Error(err))
 		}
-		wg.Go(func() {
-			e.encodeDeliveries(ctx, tpl, base, &q, hits[lo:hi], recs[lo:hi], needs)
-		})
 	}
-	wg.Wait()
+	recs := make([]kgo.Record, len(hits)) // one allocation for the change
+	if len(hits) < parallelEncodeMin {
+		e.encodeDeliveries(ctx, tpl, base, &q, hits, recs, needs)
+	} else {
+		// Encode on every core when the fan-out is large; produce in order.
+		workers := runtime.GOMAXPROCS(0)
+		chunk := (len(hits) + workers - 1) / workers
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := w*chunk, min((w+1)*chunk, len(hits))
+			if lo >= hi {
+				break
+			}
+			wg.Go(func() {
+				e.encodeDeliveries(ctx, tpl, base, &q, hits[lo:hi], recs[lo:hi], needs)
+			})
+		}
+		wg.Wait()
+	}
 	sent := 0
 	for i := range recs {
 		if recs[i].Topic != "" {
@@ -375,6 +380,10 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 	t.users += sent
 	e.m.deliveries.Observe(float64(sent))
 }
+
+// templateMin is the fan-out from which a change's user deliveries are
+// encoded with a wire.Template rather than one by one with the codec.
+const templateMin = 4
 
 // parallelEncodeMin is the fan-out from which a change's deliveries are
 // encoded on every core. Below it, one goroutine is faster: with the broker
@@ -391,14 +400,23 @@ func (e *Engine) encodeDeliveries(ctx context.Context, tpl *wire.Template, base 
 		reasons []events.Reason
 		slab    []byte // keys and values, sliced per record
 	)
+	// perRecord bounds a record's bytes beside its user id (twice: key and
+	// value): the shared parts, the event id, score and reasons.
+	perRecord := 1024
+	if tpl != nil {
+		perRecord = tpl.Size() + 256
+	}
 	for i, h := range hits {
 		if !needs(h.Partition) {
 			continue
 		}
 		reasons = e.scorer.Reasons(e.table, q, h, reasons[:0])
 		id := events.ID(base.ChangeEventID, "user", h.UserID)
-		if cap(slab)-len(slab) < 1024+len(h.UserID) {
-			slab = make([]byte, 0, 64<<10)
+		if cap(slab)-len(slab) < perRecord+len(h.UserID) {
+			// Sized for what is left of the range, at most 64 KiB: a
+			// fixed 64 KiB slab a change cost the loop a third of its
+			// CPU in clearing and GC at 5,000 small changes a second.
+			slab = make([]byte, 0, min(64<<10, (len(hits)-i)*(perRecord+len(h.UserID))))
 		}
 		n := len(slab)
 		slab = append(slab, h.UserID...)

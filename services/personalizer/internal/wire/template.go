@@ -95,6 +95,10 @@ func appendDeadline(dst []byte, d events.Delivery) []byte {
 	return appendLong(dst, d.Deadline.UnixMicro())
 }
 
+// Size is the length of a delivery's shared parts: what Append writes
+// beside the event id, user id, score and reasons.
+func (t *Template) Size() int { return len(t.header) + len(t.mid) + len(t.post) + len(t.tail) }
+
 // Append appends the encoded delivery of the template's change to userID,
 // with its event id, score and reasons, to dst.
 func (t *Template) Append(dst []byte, eventID, userID string, score float64, reasons []events.Reason) []byte {
