@@ -284,13 +284,15 @@ func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Resu
 		}
 		start := time.Now()
 		rows0, bcast0 := w.rows.Load(), w.broadcasts.Load()
+		txn0 := personalizerTxns(ctx, admin)
 		load := stats.StartLoadSampler(time.Second)
 		if err := w.write(ctx, p.Rate, p.Duration, f.BroadcastEvery); err != nil {
 			load.Stop()
 			stopRaw()
 			return err
 		}
-		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0, broadcasts: w.broadcasts.Load() - bcast0, load: load.Stop()}
+		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0, broadcasts: w.broadcasts.Load() - bcast0, load: load.Stop(),
+			txns: personalizerTxns(ctx, admin).minus(txn0)}
 	}
 	// Drain: until nothing arrives for 2 s, at most 20 s.
 	env.Progress(func() string { return fmt.Sprintf("draining: %d deliveries received", received.Load()) })
@@ -422,6 +424,23 @@ type window struct {
 	// other row to two clients.
 	broadcasts int64
 	load       stats.LoadStats // while the phase's rows were written
+	txns       txnStats        // the personalizer's transactions meanwhile
+}
+
+// txnStats are the personalizer's committed transactions, the seconds they
+// took and the changes it handled, from its /metrics.
+type txnStats struct{ count, seconds, changes float64 }
+
+func personalizerTxns(ctx context.Context, admin string) txnStats {
+	var t txnStats
+	t.count, _ = stack.Metric(ctx, admin, "freshet_personalizer_transaction_seconds_count")
+	t.seconds, _ = stack.Metric(ctx, admin, "freshet_personalizer_transaction_seconds_sum")
+	t.changes, _ = stack.Metric(ctx, admin, "freshet_personalizer_changes_total")
+	return t
+}
+
+func (t txnStats) minus(u txnStats) txnStats {
+	return txnStats{t.count - u.count, t.seconds - u.seconds, t.changes - u.changes}
 }
 
 // writer writes content rows at a rate, in a transaction every 10 ms,
@@ -755,6 +774,13 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 			}
 		} else {
 			res.Missing = append(res.Missing, label+": stage shares: no delivery joined with its trace")
+		}
+		// What bounds the personalizer's rate: its transactions' length
+		// and how many changes each carried (its loop commits one at a
+		// time).
+		if tx := win.txns; tx.count > 0 {
+			res.Add(report.F(label+": personalizer transaction, mean", 1000*tx.seconds/tx.count, "ms").
+				Noted("%.0f transactions in %.0f s, %.0f changes each on average", tx.count, win.to.Sub(win.from).Seconds(), tx.changes/tx.count))
 		}
 		for _, f := range res.Figures[first:] {
 			f.Load = win.load // the phase's, not the whole scenario's
