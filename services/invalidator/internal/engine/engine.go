@@ -275,7 +275,7 @@ func (e *Engine) handle(ctx context.Context, recs []*kgo.Record) error {
 	groups := map[txKey][]*change{}
 	for _, r := range recs {
 		c := &change{rec: r, slot: e.partition(r.Topic, r.Partition).add(r.Offset)}
-		ev, err := decode(ctx, e.codec, r)
+		ev, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
 		if err != nil {
 			if err := e.deadLetter(ctx, r, err); err != nil {
 				return err
@@ -570,23 +570,6 @@ func (e *Engine) produce(topic string, key []byte, ev events.Event) {
 			e.log.Warn("produce", zap.String("topic", topic), zap.Error(err))
 		}
 	})
-}
-
-// decode decodes a content.changes record. It never panics: the record is
-// outside bytes.
-func decode(ctx context.Context, cd *codec.Codec, r *kgo.Record) (*events.ContentChange, error) {
-	if r.Value == nil {
-		return nil, errors.New("decode content change: empty value")
-	}
-	ev, _, err := cd.DecodeTyped(ctx, r.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode content change: %w", err)
-	}
-	c, ok := ev.(*events.ContentChange)
-	if !ok {
-		return nil, fmt.Errorf("decode content change: a %s on %s", strings.TrimPrefix(ev.Schema(), events.Namespace+"."), r.Topic)
-	}
-	return c, nil
 }
 
 // commitTime is the change's source commit time; the trace's, or the
