@@ -13,7 +13,6 @@ import (
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/pkg/pipeline"
-	"github.com/freshet/freshet/services/personalizer/internal/input"
 	"github.com/freshet/freshet/services/personalizer/internal/scoring"
 	"github.com/freshet/freshet/services/personalizer/internal/wire"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -266,7 +265,7 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		}
 		return false
 	}
-	change, err := input.DecodeChange(ctx, e.codec, r)
+	change, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
 	if err != nil {
 		// One instance sends it to the DLQ: the owner of the user
 		// partition numbered like the content partition (mod the count).

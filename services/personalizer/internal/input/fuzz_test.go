@@ -56,7 +56,7 @@ func FuzzDecodeRecords(f *testing.F) {
 			t.Fatalf("an error with a user id: %+v", d)
 		}
 		r.Topic = "content.changes"
-		change, err := DecodeChange(ctx, c, r)
+		change, err := c.DecodeChange(ctx, r.Topic, r.Value)
 		if err != nil {
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
@@ -58,21 +57,4 @@ func DecodeProfile(ctx context.Context, c *codec.Codec, r *kgo.Record) Profile {
 		p.Interests[i] = profiles.Interest{Tag: in.Tag, Weight: in.Weight}
 	}
 	return Profile{UserID: id, Profile: p}
-}
-
-// DecodeChange decodes a content.changes record with c. It never panics:
-// the record is outside bytes (FuzzDecodeRecords).
-func DecodeChange(ctx context.Context, cd *codec.Codec, r *kgo.Record) (*events.ContentChange, error) {
-	if r.Value == nil {
-		return nil, errors.New("decode content change: empty value")
-	}
-	ev, _, err := cd.DecodeTyped(ctx, r.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode content change: %w", err)
-	}
-	c, ok := ev.(*events.ContentChange)
-	if !ok {
-		return nil, fmt.Errorf("decode content change: a %s on %s", strings.TrimPrefix(ev.Schema(), events.Namespace+"."), r.Topic)
-	}
-	return c, nil
 }
