@@ -10,6 +10,7 @@ import (
 
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/servers"
+	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -38,7 +39,7 @@ func BenchmarkRestore1M(b *testing.B) {
 		in := e.start(fmt.Sprint("restore-", i))
 		took := time.Since(start)
 		b.StopTimer()
-		if got := metric(b, in.reg, "freshet_personalizer_profiles"); got != n {
+		if got := testenv.Metric(b, in.reg, "freshet_personalizer_profiles"); got != n {
 			b.Fatalf("restored %v profiles", got)
 		}
 		runtime.GC()
@@ -66,7 +67,7 @@ func BenchmarkChange10kUsers(b *testing.B) {
 	e := newEnv(b, 12, 12)
 	in := e.start("a")
 	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
-	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
+	waitFor(b, func() bool { return testenv.Metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.ConsumeTopics(e.topics.Deliveries),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(10*time.Millisecond))
@@ -116,11 +117,11 @@ func BenchmarkDeliveriesThroughput(b *testing.B) {
 	e.cfg.MaxChangesPerTransaction = 20
 	in := e.start("a")
 	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
-	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
+	waitFor(b, func() bool { return testenv.Metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
 	e.prod.Changes(change("warm", 1, "hot"))
 	e.caughtUp()
 	b.ResetTimer()
-	before := metric(b, in.reg, "freshet_personalizer_deliveries_total")
+	before := testenv.Metric(b, in.reg, "freshet_personalizer_deliveries_total")
 	start := time.Now()
 	var cs []events.ContentChange
 	for i := range b.N {
@@ -128,7 +129,7 @@ func BenchmarkDeliveriesThroughput(b *testing.B) {
 	}
 	e.prod.Changes(cs...)
 	waitFor(b, func() bool {
-		return metric(b, in.reg, "freshet_personalizer_deliveries_total")-before >= float64(b.N*users)
+		return testenv.Metric(b, in.reg, "freshet_personalizer_deliveries_total")-before >= float64(b.N*users)
 	}, "the deliveries")
 	b.ReportMetric(float64(b.N*users)/time.Since(start).Seconds(), "deliveries/s")
 }
@@ -147,23 +148,25 @@ func BenchmarkChangesThroughput(b *testing.B) {
 	ptest.ManyProfiles(b, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) {
 		up.Follows = append(up.Follows, fmt.Sprint("tag:t", i%(users/2)))
 	})
-	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
+	waitFor(b, func() bool { return testenv.Metric(b, in.reg, "freshet_personalizer_profiles") == users }, "the table")
 	e.prod.Changes(change("warm", 1, "t0"))
 	e.caughtUp()
 	cs := make([]events.ContentChange, b.N)
 	for i := range cs {
 		cs[i] = change(fmt.Sprint("c", i), 1, fmt.Sprint("t", i%(users/2)))
 	}
-	before := metric(b, in.reg, "freshet_personalizer_changes_total")
-	txnsBefore := metric(b, in.reg, "freshet_personalizer_transactions_total")
+	before := testenv.Metric(b, in.reg, "freshet_personalizer_changes_total")
+	txnsBefore := testenv.Metric(b, in.reg, "freshet_personalizer_transactions_total")
 	b.ResetTimer()
 	start := time.Now()
 	e.prod.Changes(cs...)
 	produced := time.Since(start)
-	waitFor(b, func() bool { return metric(b, in.reg, "freshet_personalizer_changes_total")-before >= float64(b.N) }, "the changes")
+	waitFor(b, func() bool {
+		return testenv.Metric(b, in.reg, "freshet_personalizer_changes_total")-before >= float64(b.N)
+	}, "the changes")
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "changes/s")
 	b.ReportMetric(produced.Seconds(), "s-to-produce")
-	b.ReportMetric(float64(b.N)/(metric(b, in.reg, "freshet_personalizer_transactions_total")-txnsBefore), "changes/txn")
+	b.ReportMetric(float64(b.N)/(testenv.Metric(b, in.reg, "freshet_personalizer_transactions_total")-txnsBefore), "changes/txn")
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 	"github.com/freshet/freshet/services/personalizer/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -119,37 +118,6 @@ func (e *env) deliveries() []ptest.Delivery {
 	return ptest.Deliveries(e.t, e.seeds, e.topics.Deliveries)
 }
 
-// metric returns the sum of a counter, gauge or histogram count.
-func metric(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += value(m)
-		}
-	}
-	return sum
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return m.Histogram.GetSampleSum()
-	}
-	return 0
-}
-
 func profile(id string, tags ...string) events.UserProfile {
 	up := events.UserProfile{UserID: id, UpdatedAt: time.Now()}
 	for _, tag := range tags {
@@ -188,7 +156,7 @@ func TestChangeReachesExactlyMatchingUsers(t *testing.T) {
 	e.prod.Profiles(profile("ana", "go"), bob, profile("cyd", "rust"), profile("dan", "go", "rust"), profile("eve"))
 	// Profiles are applied before the changes polled with them; to be sure
 	// this change comes after them, wait until the table holds them.
-	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles") == 5 }, "5 profiles in the table")
+	waitFor(t, func() bool { return testenv.Metric(t, in.reg, "freshet_personalizer_profiles") == 5 }, "5 profiles in the table")
 
 	goChange := change("1", 1, "go")
 	byAuthor := change("2", 1, "cooking")
@@ -261,10 +229,10 @@ func TestChangeReachesExactlyMatchingUsers(t *testing.T) {
 			t.Errorf("no latency sample of change %s", c.ContentID)
 		}
 	}
-	if n := metric(t, in.reg, "freshet_personalizer_deliveries_total"); n != 3 {
+	if n := testenv.Metric(t, in.reg, "freshet_personalizer_deliveries_total"); n != 3 {
 		t.Errorf("deliveries_total = %v, want 3", n)
 	}
-	if n := metric(t, in.reg, "freshet_personalizer_candidates_per_change"); n != 3 {
+	if n := testenv.Metric(t, in.reg, "freshet_personalizer_candidates_per_change"); n != 3 {
 		t.Errorf("sum of candidates = %v, want 3 (ana, dan; bob)", n)
 	}
 }
@@ -302,16 +270,16 @@ func TestRestartRestoresTable(t *testing.T) {
 	up := profile("bob", "knitting") // bob's last profile: no longer go
 	e.prod.Profiles(up)
 	e.prod.Tombstone("cyd")
-	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles_total") == 5 }, "the profile records applied")
+	waitFor(t, func() bool { return testenv.Metric(t, a.reg, "freshet_personalizer_profiles_total") == 5 }, "the profile records applied")
 	e.prod.Changes(change("0", 1, "go")) // forces a commit of every partition
 	e.caughtUp()
 	a.stop()
 
 	b := e.start("b") // a new instance of the group: restores from the topic
-	if n := metric(t, b.reg, "freshet_personalizer_restore_records_total"); n < 5 {
+	if n := testenv.Metric(t, b.reg, "freshet_personalizer_restore_records_total"); n < 5 {
 		t.Errorf("restored %v records, want the 5 profile records", n)
 	}
-	if n := metric(t, b.reg, "freshet_personalizer_profiles"); n != 2 {
+	if n := testenv.Metric(t, b.reg, "freshet_personalizer_profiles"); n != 2 {
 		t.Errorf("table holds %v profiles after restore, want 2 (cyd deleted)", n)
 	}
 	e.prod.Changes(change("1", 1, "go"), change("2", 1, "knitting"), change("3", 1, "rust"))
@@ -367,7 +335,7 @@ func TestRestoreWhenTheLogHoldsLessThanCommitted(t *testing.T) {
 	}
 
 	b := e.start("b") // fails the test unless ready within 60s
-	if n := metric(t, b.reg, "freshet_personalizer_restore_records_total"); n != float64(end1.Offset) {
+	if n := testenv.Metric(t, b.reg, "freshet_personalizer_restore_records_total"); n != float64(end1.Offset) {
 		t.Errorf("restored %v records, want partition 1's %d", n, end1.Offset)
 	}
 }
@@ -384,7 +352,7 @@ func TestMalformedInputGoesToDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.prod.Raw(e.topics.Content, []byte("10"), wrong)
-	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles_total") == 2 }, "both profile records")
+	waitFor(t, func() bool { return testenv.Metric(t, in.reg, "freshet_personalizer_profiles_total") == 2 }, "both profile records")
 	e.prod.Changes(change("1", 1, "go")) // the stream continues
 	e.caughtUp()
 
@@ -404,7 +372,7 @@ func TestMalformedInputGoesToDLQ(t *testing.T) {
 			t.Errorf("content DLQ record %s headers %v", r.Key, r.Headers)
 		}
 	}
-	if n := metric(t, in.reg, "freshet_personalizer_dlq_total"); n != 3 {
+	if n := testenv.Metric(t, in.reg, "freshet_personalizer_dlq_total"); n != 3 {
 		t.Errorf("dlq_total = %v", n)
 	}
 }
@@ -425,7 +393,7 @@ func TestLargeFanOut(t *testing.T) {
 	e := newEnv(t, 4, 1)
 	in := e.start("a")
 	ptest.ManyProfiles(t, e.seeds, e.topics.Profiles, users, func(i int, up *events.UserProfile) { up.Follows = append(up.Follows, "tag:hot") })
-	waitFor(t, func() bool { return metric(t, in.reg, "freshet_personalizer_profiles") == users }, "the profiles")
+	waitFor(t, func() bool { return testenv.Metric(t, in.reg, "freshet_personalizer_profiles") == users }, "the profiles")
 	e.prod.Changes(change("1", 1, "hot"), change("2", 1, "hot"))
 	e.caughtUp()
 	var all []string

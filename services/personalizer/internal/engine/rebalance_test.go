@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/services/personalizer/internal/ptest"
 )
 
@@ -45,7 +46,7 @@ func (e *env) interested(in *instance, n int, tag string) []string {
 		ups = append(ups, profile(u, tag))
 	}
 	e.prod.Profiles(ups...)
-	waitFor(e.t, func() bool { return metric(e.t, in.reg, "freshet_personalizer_profiles") == float64(n) }, fmt.Sprint(n, " profiles"))
+	waitFor(e.t, func() bool { return testenv.Metric(e.t, in.reg, "freshet_personalizer_profiles") == float64(n) }, fmt.Sprint(n, " profiles"))
 	return users
 }
 
@@ -66,10 +67,10 @@ func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
 	wait()
 	e.caughtUp()
 	ptest.ExactlyOnce(t, e.deliveries(), ids, users)
-	if metric(t, b.reg, "freshet_personalizer_restore_records_total") == 0 {
+	if testenv.Metric(t, b.reg, "freshet_personalizer_restore_records_total") == 0 {
 		t.Error("b restored no profiles: the partitions did not move")
 	}
-	if metric(t, a.reg, "freshet_personalizer_deliveries_total") == 0 || metric(t, b.reg, "freshet_personalizer_deliveries_total") == 0 {
+	if testenv.Metric(t, a.reg, "freshet_personalizer_deliveries_total") == 0 || testenv.Metric(t, b.reg, "freshet_personalizer_deliveries_total") == 0 {
 		t.Error("one instance delivered nothing: the work was not split")
 	}
 }
@@ -81,15 +82,15 @@ func TestIdleInstanceTakesOver(t *testing.T) {
 	e := newEnv(t, 1, 1)
 	a := e.start("a")
 	e.prod.Profiles(profile("ana", "go"))
-	waitFor(t, func() bool { return metric(t, a.reg, "freshet_personalizer_profiles") == 1 }, "ana's profile")
+	waitFor(t, func() bool { return testenv.Metric(t, a.reg, "freshet_personalizer_profiles") == 1 }, "ana's profile")
 	b := e.start("b") // returns once b is ready, with nothing to own
-	if n := metric(t, b.reg, "freshet_personalizer_owned_partitions"); n != 0 {
+	if n := testenv.Metric(t, b.reg, "freshet_personalizer_owned_partitions"); n != 0 {
 		t.Errorf("b owns %v partitions", n)
 	}
 	e.prod.Changes(change("1", 1, "go"))
 	e.caughtUp()
 	a.stop()
-	waitFor(t, func() bool { return metric(t, b.reg, "freshet_personalizer_owned_partitions") == 1 }, "b owning the partition")
+	waitFor(t, func() bool { return testenv.Metric(t, b.reg, "freshet_personalizer_owned_partitions") == 1 }, "b owning the partition")
 	e.prod.Changes(change("2", 1, "go"))
 	e.caughtUp()
 	got := recipients(e.deliveries())
