@@ -141,6 +141,7 @@ func run(ctx context.Context) error {
 		DLQTopics:      sc.DLQTopics,
 		ClickHouse:     cfg.ClickHouse.Options(),
 		BatchRows:      sc.BatchRows,
+		BatchBytes:     int(sc.BatchBytes),
 		BatchInterval:  sc.BatchInterval,
 		MaxBackoff:     sc.MaxBackoff,
 		FetchMaxBytes:  int32(sc.FetchMaxBytes),

@@ -117,6 +117,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		db := testenv.ClickHouse(b)
 		env := append(sinktest.Env(kt.Seeds, topics, kt.Group(fmt.Sprint("bench", time.Now().UnixNano())), pipelinePath, db.Addr(), db.Database),
 			"FRESHET_LOG_LEVEL=warn", fmt.Sprintf("FRESHET_SINK_BATCH_ROWS=%d", batch))
+		// FRESHET_SINK_* settings of the benchmark's environment win
+		// (FRESHET_SINK_BATCH_BYTES=8MiB, FRESHET_SINK_FETCH_MAX_BYTES=...).
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, "FRESHET_SINK_") {
+				env = append(env, kv)
+			}
+		}
 		b.StartTimer()
 		t0, ch0, self0 := time.Now(), processCPU(b, chPid), processCPU(b, os.Getpid())
 		svc := start(b, env)

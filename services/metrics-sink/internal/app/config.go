@@ -80,13 +80,15 @@ type Sink struct {
 	DLQTopics []string `env:"DLQ_TOPICS" default:"content.changes.dlq,user.profiles.dlq,content.deliveries.dlq,rum.beacons.dlq,pipeline.latency.dlq,edge.purges.dlq" help:"Dead letter topics whose records are counted in dlq_records (headers only: source topic, component, error)."`
 	// BatchRows flushes at this many rows. Default 50000.
 	BatchRows int `env:"BATCH_ROWS" default:"50000" help:"Rows of a batch: an insert is sent when this many rows wait."`
+	// BatchBytes flushes at this many bytes of record values. Default 16MiB.
+	BatchBytes config.ByteSize `env:"BATCH_BYTES" default:"16MiB" help:"Bytes of record values in a batch: an insert is sent when this many wait, whatever the rows (large rows, such as beacons, take several times their bytes in memory)."`
 	// BatchInterval flushes a batch this long after its first row.
 	// Default 1s.
 	BatchInterval time.Duration `env:"BATCH_INTERVAL" default:"1s" help:"Longest wait of a row before its batch is sent."`
 	// MaxBackoff bounds the wait between attempts at an insert. Default 30s.
 	MaxBackoff time.Duration `env:"MAX_BACKOFF" default:"30s" help:"Longest wait between two attempts at an insert while ClickHouse is unavailable (exponential from 200ms)."`
-	// FetchMaxBytes bounds a fetch response. Default 8MiB.
-	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"8MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
+	// FetchMaxBytes bounds a fetch response. Default 4MiB.
+	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"4MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
 	// SessionTimeout is how long the group waits for a crashed instance.
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
@@ -104,6 +106,9 @@ type Sink struct {
 func (s *Sink) Validate() error {
 	if s.BatchRows < 1 {
 		return config.FieldErrorf("BatchRows", "must be at least 1")
+	}
+	if s.BatchBytes < 1 {
+		return config.FieldErrorf("BatchBytes", "must be at least 1 byte")
 	}
 	if s.BatchInterval <= 0 {
 		return config.FieldErrorf("BatchInterval", "must be positive")

@@ -30,6 +30,11 @@ type Config struct {
 	ClickHouse *clickhouse.Options
 	// BatchRows flushes a batch at this many rows. Zero means 50,000.
 	BatchRows int
+	// BatchBytes flushes a batch when the record values it took reach this
+	// many bytes: it bounds the memory of a batch of large rows (beacons),
+	// whose decoded rows and insert columns take several times their
+	// bytes. Zero means 16 MiB.
+	BatchBytes int
 	// BatchInterval flushes a batch this long after its first row. Zero
 	// means 1s.
 	BatchInterval time.Duration
@@ -50,9 +55,15 @@ type Config struct {
 	SkipMigrations bool
 }
 
+// DefaultBatchBytes is the default Config.BatchBytes.
+const DefaultBatchBytes = 16 << 20
+
 func (c *Config) setDefaults() {
 	if c.BatchRows == 0 {
 		c.BatchRows = 50_000
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = time.Second
@@ -82,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchRows < 1 {
 		errs = append(errs, errors.New("sink: BatchRows must be at least 1"))
+	}
+	if c.BatchBytes < 1 {
+		errs = append(errs, errors.New("sink: BatchBytes must be at least 1"))
 	}
 	if c.RetentionDays < 1 {
 		errs = append(errs, errors.New("sink: RetentionDays must be at least 1"))

@@ -58,10 +58,13 @@ type Sink struct {
 
 	// Two batches: the loop fills one while the inserter writes the
 	// other. free holds the batches not in use.
-	cur      *batch
-	free     chan *batch
-	toInsert chan *batch
-	blocked  atomic.Bool // a rebalance waits for the loop
+	cur  *batch
+	free chan *batch
+	// avgRecord is the bytes a record of the last batch handed over, 0
+	// before the first (batch.room).
+	avgRecord int
+	toInsert  chan *batch
+	blocked   atomic.Bool // a rebalance waits for the loop
 
 	cl   *kgo.Client
 	conn driver.Conn // the inserter's, once Run prepared it
@@ -100,6 +103,7 @@ type batch struct {
 	dead    []*kgo.Record
 	offsets map[string]map[int32]kgo.EpochOffset
 	first   time.Time // when its first record came
+	bytes   int       // of the record values taken
 }
 
 func newBatch() *batch {
@@ -108,7 +112,23 @@ func newBatch() *batch {
 
 func (b *batch) pending() int { return b.set.Len() + len(b.dead) }
 
+// room is how many records to poll into the batch: what is left of its
+// rows, and of its bytes at the size of the records it took so far, or of
+// those of the last batch, avg (a poll of 50,000 beacons would take
+// several times the bytes bound).
+func (b *batch) room(rows, bytes, avg int) int {
+	n := rows - b.set.Len()
+	if taken := b.pending(); taken > 0 {
+		avg = max(b.bytes/taken, 1)
+	}
+	if avg == 0 {
+		avg = 1 << 10 // a guess until a record is taken: the next poll corrects it
+	}
+	return max(min(n, (bytes-b.bytes)/avg), 1)
+}
+
 func (b *batch) reset() {
+	b.bytes = 0
 	b.set.Reset()
 	clear(b.dead)
 	b.dead = b.dead[:0]
@@ -242,7 +262,7 @@ func (s *Sink) step(ctx context.Context) error {
 		wait = max(time.Until(s.cur.first.Add(s.cfg.BatchInterval)), time.Millisecond)
 	}
 	pctx, cancel := context.WithTimeout(ctx, wait)
-	fetches := s.cl.PollRecords(pctx, max(s.cfg.BatchRows-s.cur.set.Len(), 1))
+	fetches := s.cl.PollRecords(pctx, s.cur.room(s.cfg.BatchRows, s.cfg.BatchBytes, s.avgRecord))
 	cancel()
 	if fetches.IsClientClosed() || ctx.Err() != nil {
 		return ctx.Err()
@@ -262,8 +282,9 @@ func (s *Sink) step(ctx context.Context) error {
 		return err
 	}
 	s.m.pending.Set(float64(s.cur.set.Len()))
-	full := s.cur.set.Len() >= s.cfg.BatchRows || !time.Now().Before(s.cur.first.Add(s.cfg.BatchInterval))
+	full := s.cur.set.Len() >= s.cfg.BatchRows || s.cur.bytes >= s.cfg.BatchBytes || !time.Now().Before(s.cur.first.Add(s.cfg.BatchInterval))
 	if s.cur.pending() > 0 && (full || s.blocked.Load()) {
+		s.avgRecord = max(s.cur.bytes/s.cur.pending(), 1)
 		if err := s.handOver(ctx); err != nil {
 			return err
 		}
@@ -341,6 +362,7 @@ func (s *Sink) take(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	s.readCounter(r.Topic).Inc()
+	b.bytes += len(r.Value)
 	parts := b.offsets[r.Topic]
 	if parts == nil {
 		parts = map[int32]kgo.EpochOffset{}
