@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,24 +81,14 @@ func (c *CDC) Run(ctx context.Context, env *scenario.Env, res *report.Result) er
 	// Postgres. The ingestor is paused (SIGSTOP, as a slow consumer would
 	// be) while the rows are written, then resumed; its rate is counted
 	// from the resume, as the raw decoder's is from its start.
-	pids := st.Pids("cdc-ingestor")
-	if len(pids) != 1 {
-		return fmt.Errorf("cdc: want one cdc-ingestor process, found %d", len(pids))
-	}
 	var written atomic.Int64
 	env.Progress(func() string {
 		return fmt.Sprintf("bulk: %d rows written, %d changes on Kafka", written.Load(), obs.changes.Load())
 	})
 	base := obs.changes.Load()
-	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("pause the ingestor: %w", err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			_ = syscall.Kill(pids[0], syscall.SIGCONT)
-		}
+	resume, err := st.Pause("cdc-ingestor")
+	if err != nil {
+		return err
 	}
 	defer resume()
 	t0 := time.Now()

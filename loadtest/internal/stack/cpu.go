@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/freshet/freshet/loadtest/internal/safety"
 )
@@ -164,6 +166,20 @@ func (s *Stack) Pids(service string) []int {
 		}
 	}
 	return out
+}
+
+// Pause stops a service's one process (SIGSTOP, as a slow consumer would
+// be) and returns what resumes it (SIGCONT; calling it again does nothing).
+func (s *Stack) Pause(service string) (resume func(), err error) {
+	pids := s.Pids(service)
+	if len(pids) != 1 {
+		return nil, fmt.Errorf("pause %s: want one process, found %d", service, len(pids))
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause %s: %w", service, err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = syscall.Kill(pids[0], syscall.SIGCONT) }) }, nil
 }
 
 // ServiceRSS is the resident set, in KiB, of the runner's instance(s) of a
