@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/servers"
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/schemas"
@@ -24,7 +25,9 @@ import (
 )
 
 // BenchmarkSinkThroughput moves n latency samples (FRESHET_BENCH_ROWS,
-// default 1,000,000) from Kafka into ClickHouse with the sink running as its
+// default 1,000,000) and m RUM beacons (FRESHET_BENCH_BEACONS, default 0;
+// each like the whole-stack flood's: five vitals, two SSE lags), produced
+// interleaved, from Kafka into ClickHouse with the sink running as its
 // own process, and, in the same run, inserts the same rows with plain
 // clickhouse-go batches of the same size into a database with the same
 // schema (materialized views included): the raw baseline. It reports both
@@ -36,6 +39,7 @@ import (
 // inserts) and of the broker's process:
 //
 //	go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
+//	FRESHET_BENCH_ROWS=2000000 FRESHET_BENCH_BEACONS=1000000 go test -run '^$' -bench SinkThroughput -benchtime 1x ./services/metrics-sink/internal/app/
 //
 // With FRESHET_SINK_PPROF=true, FRESHET_BENCH_CPUPROFILE=file saves a
 // 4-second CPU profile of the sink and FRESHET_BENCH_HEAPPROFILE=file its
@@ -44,6 +48,10 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("FRESHET_BENCH_ROWS")); err == nil && v > 0 {
 		n = v
+	}
+	m := 0
+	if v, err := strconv.Atoi(os.Getenv("FRESHET_BENCH_BEACONS")); err == nil && v > 0 {
+		m = v
 	}
 	const batch = 50_000
 	kt := testenv.Kafka(b)
@@ -55,15 +63,26 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	}
 	ctx := context.Background()
 	var recs []*kgo.Record
-	for i := range n {
-		v, err := c.EncodeEvent(ctx, topics.Latency, sinktest.LatencySample(i))
+	send := func(topic, key string, ev events.Event) {
+		v, err := c.EncodeEvent(ctx, topic, ev)
 		if err != nil {
 			b.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topics.Latency, Key: []byte("cdc-ingestor"), Value: v})
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: v})
 		if len(recs) == 10_000 {
 			prod.Records(recs...)
 			recs = recs[:0]
+		}
+	}
+	// Interleaved: after sample i come the beacons up to i's share of m.
+	for i, j := 0, 0; i < n || j < m; {
+		if i < n {
+			s := sinktest.LatencySample(i)
+			send(topics.Latency, "cdc-ingestor", &s)
+			i++
+		}
+		for ; j < m && (i >= n || j*n < i*m); j++ {
+			send(topics.Beacons, "s", benchBeacon(j))
 		}
 	}
 	prod.Records(recs...)
@@ -85,22 +104,30 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		set := rows.NewSet()
 		var rawTook, rawCH time.Duration
 		chPid := testenv.ClickHouseServer(b).Pid()
-		for i := 0; i < n; i += batch {
-			for j := i; j < min(i+batch, n); j++ {
-				s := sinktest.LatencySample(j)
-				if err := set.Add(rows.Latency, &s, 0, int64(j)); err != nil {
+		for _, in := range []struct {
+			k     rows.Kind
+			count int
+			ev    func(int) events.Event
+		}{
+			{rows.Latency, n, func(i int) events.Event { s := sinktest.LatencySample(i); return &s }},
+			{rows.Beacons, m, func(i int) events.Event { return benchBeacon(i) }},
+		} {
+			for i := 0; i < in.count; i += batch {
+				for j := i; j < min(i+batch, in.count); j++ {
+					if err := set.Add(in.k, in.ev(j), 0, int64(j)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				start, ch0 := time.Now(), processCPU(b, chPid)
+				if err := insertRaw(ctx, conn, set.Table(in.k)); err != nil {
 					b.Fatal(err)
 				}
+				rawTook += time.Since(start)
+				rawCH += processCPU(b, chPid) - ch0
+				set.Reset()
 			}
-			start, ch0 := time.Now(), processCPU(b, chPid)
-			if err := insertRaw(ctx, conn, set.Table(rows.Latency)); err != nil {
-				b.Fatal(err)
-			}
-			rawTook += time.Since(start)
-			rawCH += processCPU(b, chPid) - ch0
-			set.Reset()
 		}
-		if got := sinktest.Count(b, conn, "SELECT count() FROM latency_samples"); got != uint64(n) {
+		if got := sinktest.Count(b, conn, "SELECT count() FROM latency_samples") + sinktest.Count(b, conn, "SELECT count() FROM rum_beacons"); got != uint64(n+m) {
 			b.Fatalf("raw: %d rows", got)
 		}
 		// The raw inserts leave parts that ClickHouse merges in the
@@ -142,14 +169,19 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		var firstRows uint64
 		for {
 			got, err := sinktest.TryCount(sconn, "SELECT count() FROM latency_samples")
+			if err == nil {
+				var beacons uint64
+				beacons, err = sinktest.TryCount(sconn, "SELECT count() FROM rum_beacons")
+				got += beacons
+			}
 			if err == nil && got > 0 && first.IsZero() {
 				first, firstRows = time.Now(), got
 			}
-			if err == nil && got >= uint64(n) {
+			if err == nil && got >= uint64(n+m) {
 				break
 			}
 			if time.Since(t0) > 5*time.Minute {
-				b.Fatalf("sink: %d of %d rows after 5 minutes", got, n)
+				b.Fatalf("sink: %d of %d rows after 5 minutes", got, n+m)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -167,22 +199,42 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		cpu := processCPU(b, svc.Pid())
 		chCPU, selfCPU := processCPU(b, chPid)-ch0, processCPU(b, os.Getpid())-self0
 		svc.Stop(b)
-		sinkRate, rawRate := float64(uint64(n)-firstRows)/took.Seconds(), float64(n)/rawTook.Seconds()
+		sinkRate, rawRate := float64(uint64(n+m)-firstRows)/took.Seconds(), float64(n+m)/rawTook.Seconds()
 		b.ReportMetric(sinkRate, "sink-rows/s")
 		b.ReportMetric(rawRate, "raw-rows/s")
 		b.ReportMetric(sinkRate/rawRate, "ratio")
 		b.ReportMetric(servers.MiB(mem.Peak), "peak-rss-MiB")
 		b.ReportMetric(whole.Seconds(), "s-from-start")
 		b.ReportMetric(flushed/whole.Seconds(), "insert-busy")
-		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "sink-cpu-µs/row")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n+m), "sink-cpu-µs/row")
 		// Where the cores went: ClickHouse's CPU per row while the sink
 		// ran (inserts, queries, merges) and within the raw inserts (not
 		// their merges after), and this process's while the sink ran (the
 		// kfake broker serving the sink, and the polling).
-		b.ReportMetric(float64(chCPU.Microseconds())/float64(n), "ch-cpu-µs/row")
-		b.ReportMetric(float64(rawCH.Microseconds())/float64(n), "raw-ch-cpu-µs/row")
-		b.ReportMetric(float64(selfCPU.Microseconds())/float64(n), "broker-cpu-µs/row")
+		b.ReportMetric(float64(chCPU.Microseconds())/float64(n+m), "ch-cpu-µs/row")
+		b.ReportMetric(float64(rawCH.Microseconds())/float64(n+m), "raw-ch-cpu-µs/row")
+		b.ReportMetric(float64(selfCPU.Microseconds())/float64(n+m), "broker-cpu-µs/row")
 		b.StartTimer()
+	}
+}
+
+// benchBeacon returns beacon i, like the whole-stack flood's
+// (loadtest/internal/metricsflood): five vitals and two SSE lags.
+func benchBeacon(i int) *events.RumBeacon {
+	devices := []events.DeviceClass{events.DeviceMobile, events.DeviceDesktop, events.DeviceTablet}
+	nav := events.NavNavigate
+	return &events.RumBeacon{
+		EventID: events.ID("bench-beacon", strconv.Itoa(i)), ReceivedAt: sinktest.Base.Add(time.Duration(i) * time.Millisecond),
+		SessionID: "s" + strconv.Itoa(i%5000), UserHash: fmt.Sprintf("%064x", i%20000), Route: "/news/{slug}",
+		DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
+		Metrics: []events.WebVital{
+			{Name: events.VitalLCP, Value: 1800, Rating: events.RatingGood, NavigationType: nav, ID: "v1"},
+			{Name: events.VitalINP, Value: 120, Rating: events.RatingGood, NavigationType: nav, ID: "v2"},
+			{Name: events.VitalCLS, Value: 0.05, Rating: events.RatingGood, NavigationType: nav, ID: "v3"},
+			{Name: events.VitalTTFB, Value: 300, Rating: events.RatingGood, NavigationType: nav, ID: "v4"},
+			{Name: events.VitalFCP, Value: 900, Rating: events.RatingGood, NavigationType: nav, ID: "v5"},
+		},
+		SSELags: []events.SSELag{{EventID: "e1", LagMS: 40}, {EventID: "e2", LagMS: 55}},
 	}
 }
 
