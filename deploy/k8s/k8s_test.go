@@ -629,3 +629,21 @@ func TestScalingWithinPartitions(t *testing.T) {
 		t.Errorf("%d of the %d partition-bound HPAs found", found, len(bound))
 	}
 }
+
+// The pipeline the manifests mount is the repository's default one, byte
+// for byte: kustomize reads no file outside deploy/k8s, so it is a copy
+// (cp pipelines/freshet.yaml deploy/k8s/pipeline/freshet.yaml), and a copy
+// left behind once missed a fix of the default (breaking: "t").
+func TestPipelineIsTheDefault(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(repoRoot, "pipelines", "freshet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join("pipeline", "freshet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("deploy/k8s/pipeline/freshet.yaml differs from pipelines/freshet.yaml: cp pipelines/freshet.yaml deploy/k8s/pipeline/freshet.yaml")
+	}
+}

@@ -7,6 +7,8 @@ vcl 4.1;
 #   PURGE <url>                        purge one url, every variant (send the
 #                                      Host header of the cached request)
 #   PURGE / with "xkey: k1 k2"         purge every object tagged with any key
+#                                      ("url:/a/b" tags every object of the
+#                                      url /a/b, on any host)
 #   PURGE / with "xkey-softpurge: k1"  soft purge: the objects go stale and
 #                                      are served (grace) while refetched
 #   BAN / with "X-Ban-Url: <regex>"    ban every object whose url matches the
@@ -102,6 +104,14 @@ sub vcl_backend_response {
     # Surrogate-Key (Fastly style) is accepted as an alias of xkey.
     if (!beresp.http.xkey && beresp.http.Surrogate-Key) {
         set beresp.http.xkey = beresp.http.Surrogate-Key;
+    }
+    # Every object is also tagged with its url, "url:/a/b", so that one
+    # xkey purge takes many urls (the invalidator's url_keys), where PURGE
+    # <url> takes one.
+    if (beresp.http.xkey) {
+        set beresp.http.xkey = beresp.http.xkey + " url:" + bereq.url;
+    } else {
+        set beresp.http.xkey = "url:" + bereq.url;
     }
     # For bans (X-Ban-Url, X-Ban-Host), tested by the ban lurker.
     set beresp.http.X-Url = bereq.url;

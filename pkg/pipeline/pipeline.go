@@ -452,6 +452,13 @@ type Target struct {
 	// Soft marks objects stale instead of removing them, where the target
 	// supports it (varnish keys, fastly); cloudflare refuses it.
 	Soft bool `yaml:"soft"`
+	// URLKeys purges urls as the surrogate keys "url:<path>", many a
+	// request, coalesced with the other keys, rather than one PURGE a url
+	// (varnish). The VCL must tag every object with "url:" and its url, as
+	// the reference VCL (deploy/varnish/default.vcl) does; a url holding
+	// whitespace is still purged by its own PURGE. Such a purge takes the
+	// path on every host the Varnish caches it for.
+	URLKeys bool `yaml:"url_keys,omitempty"`
 	// Coalesce is how long purges to this target are gathered before a
 	// batch is sent. Default 20ms.
 	Coalesce time.Duration `yaml:"coalesce"`

@@ -364,6 +364,7 @@ func (v *validator) target(path string, t *Target) {
 		}
 	}
 	only("host", t.Host != "", TargetVarnish)
+	only("url_keys", t.URLKeys, TargetVarnish)
 	only("service_id", t.ServiceID != "", TargetFastly)
 	only("zone_id", t.ZoneID != "", TargetCloudflare)
 	only("plan", t.Plan != "", TargetCloudflare)
@@ -446,8 +447,11 @@ func (v *validator) target(path string, t *Target) {
 	if urlsPurged && lim.needsBaseURL && t.BaseURL == "" {
 		v.errorf(path+".base_url", "required for %s targets that purge urls or prefixes: the site's origin, e.g. https://www.example.com", t.Type)
 	}
-	if t.Soft && t.Type == TargetVarnish && !t.PurgesKeys() {
+	if t.Soft && t.Type == TargetVarnish && !t.PurgesKeys() && !(t.URLKeys && t.PurgesURLs()) {
 		v.errorf(path+".soft", "varnish soft purges keys only; this target purges no keys")
+	}
+	if t.URLKeys && !t.PurgesURLs() {
+		v.errorf(path+".url_keys", "this target purges no urls")
 	}
 
 	v.limit(path+".max_keys", t.MaxKeys, lim.maxKeysLimit, t.Type)

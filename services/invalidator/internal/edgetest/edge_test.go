@@ -183,3 +183,28 @@ func TestPrefixPurgeBans(t *testing.T) {
 		}
 	}
 }
+
+// TestURLKeysPurgeURLs: with url_keys, urls are purged by the "url:" keys
+// the reference VCL tags every object with: a changed slug purges the old
+// url and the new one (in one request) on both caches, and nothing else
+// (the target purges no other keys here).
+func TestURLKeysPurgeURLs(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.pipelineFile(", purge: [urls], url_keys: true"))
+	e.warm()
+	c := e.update("/m/c", "/m/c2", "update content set url = '/m/c2', title = 'Gamma moved' where url = '/m/c'")
+	e.caughtUp()
+	if ps := e.p.Invalidation.PurgeSet(pipeline.ContentFields(&c)); !slices.Equal(ps.URLs, []string{"/m/c", "/m/c2"}) {
+		t.Fatalf("urls purged: %q", ps.URLs)
+	}
+	for i := range e.edges {
+		if a := get(t, e.edges[i].URL()+"/m/c"); a.code != 404 {
+			t.Errorf("edge-%d still serves the old url: %d %s", i, a.code, a.cache)
+		}
+		for _, p := range pages {
+			if p != "/m/c" {
+				e.cached(i, p, "HIT") // /m/c2 was never cached; the rest stay
+			}
+		}
+	}
+}

@@ -10,6 +10,21 @@ import (
 	"github.com/freshet/freshet/pkg/pipeline"
 )
 
+// req is what a test compares of a request.
+type req struct {
+	keys, urls, prefixes, keyURLs []string
+	soft                          bool
+	units                         []int
+}
+
+func views(b *batch) []req {
+	var out []req
+	for _, r := range b.reqs {
+		out = append(out, req{r.req.Keys, r.req.URLs, r.req.Prefixes, r.urls, r.req.Soft, r.units})
+	}
+	return out
+}
+
 // newBatch deduplicates what the units purge, splits it into requests of
 // one kind within the target's limits, and knows which units each request
 // serves (those a failure sends to the DLQ).
@@ -22,15 +37,7 @@ func TestNewBatchSplitsWithinLimits(t *testing.T) {
 		{purge: pipeline.Purge{Keys: []string{"a"}, URLs: []string{"/x"}}, queuedAt: now},
 	}
 	b := newBatch(tg, units)
-	type req struct {
-		keys, urls, prefixes []string
-		soft                 bool
-		units                []int
-	}
-	var got []req
-	for _, r := range b.reqs {
-		got = append(got, req{r.req.Keys, r.req.URLs, r.req.Prefixes, r.req.Soft, r.units})
-	}
+	got := views(b)
 	want := []req{
 		{keys: []string{"a", "b"}, soft: true, units: []int{0, 2, 1}},
 		{keys: []string{"c"}, soft: true, units: []int{1}},
@@ -45,6 +52,29 @@ func TestNewBatchSplitsWithinLimits(t *testing.T) {
 	}
 	if u := union([]pipeline.Purge{units[0].purge, units[1].purge, units[2].purge}); !reflect.DeepEqual(u.Keys, []string{"a", "b", "c"}) || !reflect.DeepEqual(u.URLs, []string{"/x"}) {
 		t.Errorf("union = %+v", u)
+	}
+}
+
+// With url_keys, a varnish target's urls go as "url:" keys, many a request
+// (within max_keys), in requests of their own that know their urls (the
+// audit lists them as urls); a url holding whitespace keeps its own PURGE.
+func TestNewBatchURLKeys(t *testing.T) {
+	tg := &pipeline.Target{Type: pipeline.TargetVarnish, MaxKeys: 2, MaxURLs: 1, URLKeys: true, Soft: true}
+	now := time.Now()
+	units := []*unit{
+		{purge: pipeline.Purge{Keys: []string{"a"}, URLs: []string{"/x", "/y"}}, queuedAt: now},
+		{purge: pipeline.Purge{URLs: []string{"/y", "/z", "/with space"}}, queuedAt: now},
+	}
+	b := newBatch(tg, units)
+	got := views(b)
+	want := []req{
+		{keys: []string{"a"}, soft: true, units: []int{0}},
+		{keys: []string{"url:/x", "url:/y"}, keyURLs: []string{"/x", "/y"}, soft: true, units: []int{0, 1}},
+		{keys: []string{"url:/z"}, keyURLs: []string{"/z"}, soft: true, units: []int{1}},
+		{urls: []string{"/with space"}, units: []int{1}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("requests\n%+v\nwant\n%+v", got, want)
 	}
 }
 

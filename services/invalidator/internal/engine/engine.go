@@ -489,7 +489,11 @@ func (e *Engine) produceAudit(b *batch) {
 	}
 	a.Trace.Mark("purged", b.finished)
 	for _, r := range b.reqs {
-		keys = append(keys, r.req.Keys...)
+		if r.urls != nil {
+			urls = append(urls, r.urls...) // their url keys are how they went
+		} else {
+			keys = append(keys, r.req.Keys...)
+		}
 		urls = append(urls, r.req.URLs...)
 		for _, p := range r.req.Prefixes {
 			urls = append(urls, p+"*") // a prefix, in the audit's urls

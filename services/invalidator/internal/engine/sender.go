@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/freshet/freshet/pkg/pipeline"
 	"github.com/freshet/freshet/services/invalidator/internal/target"
@@ -281,7 +283,11 @@ func (s *sender) attempt(ctx context.Context, b *batch, r *request) {
 		if err == nil {
 			r.purgeID, r.err = res.PurgeID, nil
 			s.m.requests.WithLabelValues(name, "acked").Inc()
-			for kind, n := range map[string]int{pipeline.PurgeKeys: len(r.req.Keys), pipeline.PurgeURLs: len(r.req.URLs), pipeline.PurgePrefixes: len(r.req.Prefixes)} {
+			keys, urls := len(r.req.Keys), len(r.req.URLs)
+			if r.urls != nil {
+				keys, urls = 0, len(r.urls)
+			}
+			for kind, n := range map[string]int{pipeline.PurgeKeys: keys, pipeline.PurgeURLs: urls, pipeline.PurgePrefixes: len(r.req.Prefixes)} {
 				if n > 0 {
 					s.m.items.WithLabelValues(name, kind).Add(float64(n))
 				}
@@ -335,7 +341,10 @@ func backoff(r pipeline.Retry, n int) time.Duration {
 
 // request is one purge request of a batch, and the units it serves.
 type request struct {
-	req      target.Request
+	req target.Request
+	// urls are the urls whose "url:" keys req.Keys holds (a varnish
+	// target with url_keys); nil for other requests.
+	urls     []string
 	units    []int // indexes into batch.units
 	attempts int
 	status   int
@@ -353,6 +362,24 @@ type batch struct {
 	finished time.Time
 }
 
+// urlKeys is the request kind of urls purged by their url keys.
+const urlKeys = "url_keys"
+
+// URLKey is the surrogate key that stands for a url on a varnish target
+// with url_keys: the reference VCL tags every object with it.
+func URLKey(url string) string { return "url:" + url }
+
+// filterURLs returns the urls keep keeps, in a new slice.
+func filterURLs(urls []string, keep func(string) bool) []string {
+	var out []string
+	for _, u := range urls {
+		if keep(u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // newBatch deduplicates the units' purges and splits them into requests of
 // one kind each, within max_keys and max_urls (urls and prefixes).
 func newBatch(t *pipeline.Target, units []*unit) *batch {
@@ -360,16 +387,31 @@ func newBatch(t *pipeline.Target, units []*unit) *batch {
 	type item struct {
 		units []int
 	}
+	urls := func(p *pipeline.Purge) []string { return p.URLs }
+	var keyed func(p *pipeline.Purge) []string // urls purged by their url keys
+	if t.URLKeys {
+		// A url holding whitespace cannot travel in the xkey header: it
+		// keeps its own PURGE.
+		spaced := func(u string) bool { return strings.ContainsFunc(u, unicode.IsSpace) }
+		urls = func(p *pipeline.Purge) []string { return filterURLs(p.URLs, spaced) }
+		keyed = func(p *pipeline.Purge) []string {
+			return filterURLs(p.URLs, func(u string) bool { return !spaced(u) })
+		}
+	}
 	kinds := []struct {
 		name  string
 		limit int
 		get   func(*pipeline.Purge) []string
 	}{
 		{pipeline.PurgeKeys, t.MaxKeys, func(p *pipeline.Purge) []string { return p.Keys }},
-		{pipeline.PurgeURLs, t.MaxURLs, func(p *pipeline.Purge) []string { return p.URLs }},
+		{urlKeys, t.MaxKeys, keyed},
+		{pipeline.PurgeURLs, t.MaxURLs, urls},
 		{pipeline.PurgePrefixes, t.MaxURLs, func(p *pipeline.Purge) []string { return p.Prefixes }},
 	}
 	for _, k := range kinds {
+		if k.get == nil {
+			continue
+		}
 		var order []string
 		byItem := map[string]*item{}
 		for i, u := range units {
@@ -394,6 +436,13 @@ func newBatch(t *pipeline.Target, units []*unit) *batch {
 			switch k.name {
 			case pipeline.PurgeKeys:
 				r.req.Keys = chunk
+				r.req.Soft = t.Soft
+			case urlKeys:
+				r.urls = chunk
+				r.req.Keys = make([]string, len(chunk))
+				for i, u := range chunk {
+					r.req.Keys[i] = URLKey(u)
+				}
 				r.req.Soft = t.Soft
 			case pipeline.PurgeURLs:
 				r.req.URLs = chunk
