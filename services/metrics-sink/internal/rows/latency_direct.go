@@ -23,7 +23,7 @@ import (
 
 // latencyFingerprint is the fingerprint of the LatencySample version
 // AddLatencyValue reads (schemas/avro). When the schema changes,
-// TestDirectLatencyMatchesSchema fails: update latencyValue, then this.
+// TestDirectMatchesSchemas fails: update latencyValue, then this.
 const latencyFingerprint = 0xa88711a1926ebdbc
 
 // maxDirectLabels bounds the labels of a sample the direct path takes (it
@@ -44,12 +44,9 @@ func DirectLatency(c *codec.Codec) bool {
 // the codec and Add the event, which gives the same row as this would
 // have, or the codec's error. Use it only where DirectLatency is true.
 func (s *Set) AddLatencyValue(value []byte, partition int32, offset int64) bool {
-	const header = 10 // 0xC3 0x01, then the fingerprint, little endian
-	if len(value) < header || value[0] != 0xC3 || value[1] != 0x01 || binary.LittleEndian.Uint64(value[2:header]) != latencyFingerprint {
-		return false
-	}
+	body, ok := singleObject(value, latencyFingerprint)
 	var v latencyValue
-	if !v.read(value[header:]) {
+	if !ok || !v.read(body) {
 		return false
 	}
 	s.lat.addValue(s, &v)
@@ -137,7 +134,7 @@ func (t *latencyTable) addValue(s *Set, v *latencyValue) {
 		committed = avroTime(v.committedUS)
 	}
 	t.committed.add(seconds(committed))
-	keys, values := a.strs(v.n), a.strs(v.n)
+	keys, values := s.keys[:0], s.values[:0]
 	for i := range v.n {
 		k := allowedLabel(v.keys[i])
 		if k == "" {
@@ -151,7 +148,18 @@ func (t *latencyTable) addValue(s *Set, v *latencyValue) {
 			s.Minimized++
 		}
 	}
-	t.addLabels(keys, values)
+	t.addLabels(s, keys, values)
+}
+
+// singleObject returns the body of value when it is in single-object
+// framing (0xC3 0x01, then the fingerprint, little endian) with
+// fingerprint fp.
+func singleObject(value []byte, fp uint64) ([]byte, bool) {
+	const header = 10
+	if len(value) < header || value[0] != 0xC3 || value[1] != 0x01 || binary.LittleEndian.Uint64(value[2:header]) != fp {
+		return nil, false
+	}
+	return value[header:], true
 }
 
 // allowedLabel returns the label of Labels that k names, "" when none.
@@ -200,11 +208,14 @@ func (w *wire) varint(maxBytes int) int64 {
 
 func (w *wire) long() int64 { return w.varint(10) }
 
-// enum reads the index of a symbol of an enum of n symbols.
-func (w *wire) enum(n int64) {
-	if i := w.varint(5); i < 0 || i >= n {
+// enum reads the index of a symbol of an enum of n symbols (0 once bad).
+func (w *wire) enum(n int) int {
+	i := w.varint(5)
+	if i < 0 || i >= int64(n) {
 		w.bad = true
+		return 0
 	}
+	return int(i)
 }
 
 // bytes reads a string, as the bytes of the value it is.
@@ -243,14 +254,13 @@ func (w *wire) block(itemMin int) int {
 	return int(n)
 }
 
-// arena holds the strings and string slices of a batch's rows, copied out
-// of the record values in chunks, so that a row costs no allocation of its
+// arena holds the strings of a batch's rows, copied out of the record
+// values in chunks, so that a row costs no allocation of its
 // own. A chunk is written once, front to back, and never reused: a string
 // handed out points into bytes nothing writes again, and the chunks go
 // with the rows (Set.Reset drops them).
 type arena struct {
 	b []byte
-	s []string
 }
 
 const arenaChunk = 64 << 10
@@ -266,18 +276,4 @@ func (a *arena) str(b []byte) string {
 	start := len(a.b)
 	a.b = append(a.b, b...)
 	return unsafe.String(&a.b[start], len(b))
-}
-
-// strs returns an empty slice of the arena with room for n strings,
-// capped there, so that appending to it never writes past.
-func (a *arena) strs(n int) []string {
-	if n == 0 {
-		return []string{}
-	}
-	if cap(a.s)-len(a.s) < n {
-		a.s = make([]string, 0, max(arenaChunk/16, n))
-	}
-	start := len(a.s)
-	a.s = a.s[:start+n]
-	return a.s[start : start : start+n]
 }

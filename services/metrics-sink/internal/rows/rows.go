@@ -78,7 +78,10 @@ type Set struct {
 	rum    beaconTable
 	del    deliveryTable
 	dlq    dlqTable
-	arena  arena // the strings of rows added by AddLatencyValue
+	arena  arena // the strings of rows added by AddLatencyValue and AddBeaconValue
+	// keys and values are scratch for the labels of a latency sample.
+	keys, values []string
+	beacon       beaconValue // the beacon AddBeaconValue reads
 	// Minimized counts the values left out to keep personal data out
 	// (a user hash that is not a hash, labels, IP addresses in errors).
 	Minimized int
@@ -182,7 +185,7 @@ type latencyTable struct {
 	at                                                 *col[time.Time]
 	atMS                                               *col[uint16]
 	committed                                          *col[time.Time]
-	keys, values                                       *col[[]string]
+	keys, values                                       *arrCol[string]
 }
 
 func (t *latencyTable) init() {
@@ -197,8 +200,8 @@ func (t *latencyTable) init() {
 	t.at = newCol[time.Time](t.Table, "at")
 	t.atMS = newCol[uint16](t.Table, "at_ms")
 	t.committed = newCol[time.Time](t.Table, "committed_at")
-	t.keys = newCol[[]string](t.Table, "label_keys")
-	t.values = newCol[[]string](t.Table, "label_values")
+	t.keys = newArrCol[string](t.Table, "label_keys")
+	t.values = newArrCol[string](t.Table, "label_values")
 	t.finish()
 }
 
@@ -223,7 +226,7 @@ func (t *latencyTable) add(s *Set, e *events.LatencySample) {
 		committed = e.Trace.CommittedAt
 	}
 	t.committed.add(seconds(committed))
-	keys, values := make([]string, 0, len(e.Labels)), make([]string, 0, len(e.Labels))
+	keys, values := s.keys[:0], s.values[:0]
 	for k, v := range e.Labels {
 		if !slices.Contains(Labels, k) || isIP(v) {
 			s.Minimized++
@@ -232,11 +235,12 @@ func (t *latencyTable) add(s *Set, e *events.LatencySample) {
 		keys = append(keys, k)
 		values = append(values, v)
 	}
-	t.addLabels(keys, values)
+	t.addLabels(s, keys, values)
 }
 
-// addLabels appends the labels kept, sorted by key, and the target label.
-func (t *latencyTable) addLabels(keys, values []string) {
+// addLabels appends the labels kept, sorted by key, and the target label;
+// keys and values are copied, and kept as the set's scratch.
+func (t *latencyTable) addLabels(s *Set, keys, values []string) {
 	sortPairs(keys, values)
 	target := ""
 	if i := slices.Index(keys, "target"); i >= 0 {
@@ -245,6 +249,7 @@ func (t *latencyTable) addLabels(keys, values []string) {
 	t.target.add(target)
 	t.keys.add(keys)
 	t.values.add(values)
+	s.keys, s.values = keys[:0], values[:0]
 }
 
 func sortPairs(keys, values []string) {
@@ -264,7 +269,7 @@ type purgeTable struct {
 	status                                      *col[uint16]
 	errText                                     *col[string]
 	keyCount, urlCount                          *col[uint32]
-	changes                                     *col[[]string]
+	changes                                     *arrCol[string]
 	committed, started, finished                *col[time.Time]
 	finishedMS                                  *col[uint16]
 	latency                                     *col[int64]
@@ -283,7 +288,7 @@ func (t *purgeTable) init() {
 	t.errText = newCol[string](t.Table, "error")
 	t.keyCount = newCol[uint32](t.Table, "key_count")
 	t.urlCount = newCol[uint32](t.Table, "url_count")
-	t.changes = newCol[[]string](t.Table, "change_event_ids")
+	t.changes = newArrCol[string](t.Table, "change_event_ids")
 	t.committed = newCol[time.Time](t.Table, "committed_at")
 	t.started = newCol[time.Time](t.Table, "started_at")
 	t.finished = newCol[time.Time](t.Table, "finished_at")
@@ -312,7 +317,7 @@ func (t *purgeTable) add(s *Set, e *events.PurgeAudit) {
 	t.errText.add(scrub(s, e.Error))
 	t.keyCount.add(uint32(len(e.Keys)))
 	t.urlCount.add(uint32(len(e.URLs)))
-	t.changes.add(strs(e.ChangeEventIDs))
+	t.changes.add(e.ChangeEventIDs)
 	t.committed.add(seconds(e.Source.CommitTime))
 	t.started.add(seconds(e.StartedAt))
 	t.finished.add(seconds(e.FinishedAt))
@@ -326,11 +331,11 @@ type beaconTable struct {
 	received                                    *col[time.Time]
 	receivedMS                                  *col[uint16]
 	userHash, route, device, connection, region *col[string]
-	names                                       *col[[]string]
-	values                                      *col[[]float64]
-	ratings, navigation                         *col[[]string]
-	lagIDs                                      *col[[]string]
-	lags                                        *col[[]float64]
+	names                                       *arrCol[string]
+	values                                      *arrCol[float64]
+	ratings, navigation                         *arrCol[string]
+	lagIDs                                      *arrCol[string]
+	lags                                        *arrCol[float64]
 }
 
 func (t *beaconTable) init() {
@@ -343,12 +348,12 @@ func (t *beaconTable) init() {
 	t.device = newCol[string](t.Table, "device_class")
 	t.connection = newCol[string](t.Table, "connection_class")
 	t.region = newCol[string](t.Table, "region")
-	t.names = newCol[[]string](t.Table, "vital_names")
-	t.values = newCol[[]float64](t.Table, "vital_values")
-	t.ratings = newCol[[]string](t.Table, "vital_ratings")
-	t.navigation = newCol[[]string](t.Table, "vital_navigation_types")
-	t.lagIDs = newCol[[]string](t.Table, "lag_event_ids")
-	t.lags = newCol[[]float64](t.Table, "lag_ms")
+	t.names = newArrCol[string](t.Table, "vital_names")
+	t.values = newArrCol[float64](t.Table, "vital_values")
+	t.ratings = newArrCol[string](t.Table, "vital_ratings")
+	t.navigation = newArrCol[string](t.Table, "vital_navigation_types")
+	t.lagIDs = newArrCol[string](t.Table, "lag_event_ids")
+	t.lags = newArrCol[float64](t.Table, "lag_ms")
 	t.finish()
 }
 
@@ -377,27 +382,41 @@ func (t *beaconTable) add(s *Set, e *events.RumBeacon) {
 		s.Minimized++
 	}
 	t.region.add(region)
-	names := make([]string, len(e.Metrics))
-	values := make([]float64, len(e.Metrics))
-	ratings := make([]string, len(e.Metrics))
-	nav := make([]string, len(e.Metrics))
-	for i, m := range e.Metrics {
-		names[i], values[i], ratings[i], nav[i] = string(m.Name), m.Value, string(m.Rating), string(m.NavigationType)
-		if nav[i] == "" {
-			nav[i] = string(events.NavUnknown)
+	for _, m := range e.Metrics {
+		nav := string(m.NavigationType)
+		if nav == "" {
+			nav = string(events.NavUnknown)
 		}
+		t.vital(string(m.Name), m.Value, string(m.Rating), nav)
 	}
-	t.names.add(names)
-	t.values.add(values)
-	t.ratings.add(ratings)
-	t.navigation.add(nav)
-	ids := make([]string, len(e.SSELags))
-	lags := make([]float64, len(e.SSELags))
-	for i, l := range e.SSELags {
-		ids[i], lags[i] = l.EventID, l.LagMS
+	for _, l := range e.SSELags {
+		t.lag(l.EventID, l.LagMS)
 	}
-	t.lagIDs.add(ids)
-	t.lags.add(lags)
+	t.endArrays()
+}
+
+// vital appends a web vital to the row endArrays closes.
+func (t *beaconTable) vital(name string, value float64, rating, nav string) {
+	t.names.push(name)
+	t.values.push(value)
+	t.ratings.push(rating)
+	t.navigation.push(nav)
+}
+
+// lag appends an SSE lag to the row endArrays closes.
+func (t *beaconTable) lag(id string, ms float64) {
+	t.lagIDs.push(id)
+	t.lags.push(ms)
+}
+
+// endArrays closes the arrays of the row.
+func (t *beaconTable) endArrays() {
+	t.names.end()
+	t.values.end()
+	t.ratings.end()
+	t.navigation.end()
+	t.lagIDs.end()
+	t.lags.end()
 }
 
 type deliveryTable struct {

@@ -1,7 +1,6 @@
 package rows
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -124,18 +123,18 @@ func (t *Table) position(partition int32, offset int64) {
 	t.offset.add(uint64(offset))
 }
 
-// strs copies s (nil becomes empty, which ClickHouse needs for arrays).
-func strs(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return slices.Clone(s)
-}
-
 // StringSize returns the strings column i holds, and their bytes: the
 // values of a String column, the items of an Array(String) one; zero for
 // other columns.
 func (t *Table) StringSize(i int) (n, bytes int) {
+	if f, ok := t.cols[i].(Flat); ok {
+		items, _ := f.Flat()
+		v, _ := items.([]string)
+		for _, s := range v {
+			bytes += len(s)
+		}
+		return len(v), bytes
+	}
 	switch v := t.cols[i].Values().(type) {
 	case []string:
 		for _, s := range v {

@@ -27,6 +27,7 @@ var latencyTypes = map[string]column.Type{
 type fakeBatch []column.Interface
 
 func (f fakeBatch) Column(i int) driver.BatchColumn { return fakeColumn{f[i]} }
+func (f fakeBatch) Columns() []column.Interface     { return f }
 
 type fakeColumn struct{ c column.Interface }
 

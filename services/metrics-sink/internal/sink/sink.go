@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -629,21 +632,25 @@ func (s *Sink) insert(ctx context.Context, t *rows.Table) error {
 // batchColumns is the part of a driver.Batch appendTable fills.
 type batchColumns interface {
 	Column(i int) driver.BatchColumn
+	Columns() []column.Interface
 }
 
-// appendTable appends every column of t to b, one append per column, but
-// for the arrays of strings: clickhouse-go appends a slice of them through
-// reflection, row by row, and a row appended as a []string takes its
-// reflection-free path.
+// appendTable appends every column of t to b, one append per column. The
+// array columns, stored flat, go in whole (appendFlat); where that cannot
+// be, row by row, which is clickhouse-go's reflection-free path for a
+// []string or []float64 row (a slice of them goes through reflection).
 func appendTable(b batchColumns, t *rows.Table) error {
+	cols := b.Columns()
 	for i, c := range t.Columns() {
 		bc := b.Column(i)
 		var err error
-		if v, ok := c.Values().([][]string); ok {
-			for _, row := range v {
-				if err = bc.AppendRow(row); err != nil {
-					break
-				}
+		if f, ok := c.(rows.Flat); ok {
+			var done bool
+			if arr, ok := cols[i].(*column.Array); ok {
+				done, err = appendFlat(arr, f)
+			}
+			if !done && err == nil {
+				err = appendRows(bc, c.Values())
 			}
 		} else {
 			err = bc.Append(c.Values())
@@ -655,23 +662,92 @@ func appendTable(b batchColumns, t *rows.Table) error {
 	return nil
 }
 
+// appendRows appends the rows of an array column one by one.
+func appendRows(bc driver.BatchColumn, values any) error {
+	switch v := values.(type) {
+	case [][]string:
+		for _, row := range v {
+			if err := bc.AppendRow(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	case [][]float64:
+		for _, row := range v {
+			if err := bc.AppendRow(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return bc.Append(values)
+}
+
+// appendFlat fills arr, an empty Array(String) or Array(Float64) column,
+// with f's rows at once, and reports whether it could. clickhouse-go has
+// no way to append the offsets of an array column but row by row (which
+// costs an interface, hence an allocation, per row and per item); what it
+// has is Decode, which reads a column in the native format of the wire:
+// the end of each row (UInt64), then the items. So f is written in that
+// format, which is how it is stored already, and arr decodes it.
+func appendFlat(arr *column.Array, f rows.Flat) (bool, error) {
+	items, ends := f.Flat()
+	if arr.Rows() != 0 || string(arr.Type()) != "Array("+string(arr.Base().Type())+")" {
+		return false, nil
+	}
+	buf := proto.Buffer{Buf: make([]byte, 0, 8*len(ends))}
+	for _, e := range ends {
+		buf.PutUInt64(e)
+	}
+	switch v := items.(type) {
+	case []string:
+		if _, ok := arr.Base().(*column.String); !ok {
+			return false, nil
+		}
+		n := 0
+		for _, s := range v {
+			n += len(s) + 2
+		}
+		buf.Buf = slices.Grow(buf.Buf, n)
+		for _, s := range v {
+			buf.PutString(s)
+		}
+	case []float64:
+		if _, ok := arr.Base().(*column.Float64); !ok {
+			return false, nil
+		}
+		buf.Buf = slices.Grow(buf.Buf, 8*len(v))
+		for _, x := range v {
+			buf.PutFloat64(x)
+		}
+	default:
+		return false, nil
+	}
+	if err := arr.Decode(proto.NewReader(bytes.NewReader(buf.Buf)), len(ends)); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
 // decoder turns record values into rows.
 type decoder struct {
 	codec *codec.Codec
-	// directLatency: latency samples go straight from their bytes into
-	// the row (rows.AddLatencyValue) when they can.
-	directLatency bool
+	// directLatency, directBeacon: latency samples and beacons go
+	// straight from their bytes into the row (rows.AddLatencyValue,
+	// rows.AddBeaconValue) when they can.
+	directLatency, directBeacon bool
 }
 
 func newDecoder(c *codec.Codec) decoder {
-	return decoder{codec: c, directLatency: rows.DirectLatency(c)}
+	return decoder{codec: c, directLatency: rows.DirectLatency(c), directBeacon: rows.DirectBeacon(c)}
 }
 
 // add decodes the value of a record of input k, read at partition and
 // offset, and appends its row to set. Its errors are the codec's, or
 // rows.ErrWrongEvent.
 func (d decoder) add(ctx context.Context, set *rows.Set, k rows.Kind, value []byte, partition int32, offset int64) error {
-	if k == rows.Latency && d.directLatency && set.AddLatencyValue(value, partition, offset) {
+	if k == rows.Latency && d.directLatency && set.AddLatencyValue(value, partition, offset) ||
+		k == rows.Beacons && d.directBeacon && set.AddBeaconValue(value, partition, offset) {
 		return nil
 	}
 	ev, _, err := d.codec.DecodeTyped(ctx, value)
