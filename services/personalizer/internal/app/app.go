@@ -52,16 +52,17 @@ func run(ctx context.Context) error {
 	}
 	pc := cfg.Personalizer
 	ecfg := engine.Config{
-		Kafka:                    kafka.FromConfig(cfg.Kafka, "personalizer"),
-		Pipeline:                 p,
-		Topics:                   engine.Topics{Content: pc.ContentTopic, Profiles: pc.ProfilesTopic, Deliveries: pc.DeliveriesTopic, Latency: pc.LatencyTopic},
-		Group:                    pc.Group,
-		TransactionalID:          pc.transactionalID(),
-		TransactionTimeout:       pc.TransactionTimeout,
-		SessionTimeout:           pc.SessionTimeout,
-		MaxChangesPerTransaction: pc.MaxChangesPerTransaction,
-		PollWait:                 pc.PollWait,
-		EnsureTopics:             pc.EnsureTopics,
+		Kafka:                       kafka.FromConfig(cfg.Kafka, "personalizer"),
+		Pipeline:                    p,
+		Topics:                      engine.Topics{Content: pc.ContentTopic, Profiles: pc.ProfilesTopic, Deliveries: pc.DeliveriesTopic, Latency: pc.LatencyTopic},
+		Group:                       pc.Group,
+		TransactionalID:             pc.transactionalID(),
+		TransactionTimeout:          pc.TransactionTimeout,
+		SessionTimeout:              pc.SessionTimeout,
+		MaxChangesPerTransaction:    pc.MaxChangesPerTransaction,
+		MaxDeliveriesPerTransaction: pc.MaxDeliveriesPerTransaction,
+		PollWait:                    pc.PollWait,
+		EnsureTopics:                pc.EnsureTopics,
 	}
 	log.Info("starting", zap.Object("kafka", ecfg.Kafka), zap.String("group", ecfg.Group),
 		zap.String("transactional_id", ecfg.TransactionalID), zap.String("pipeline", cfg.Pipeline))

@@ -28,8 +28,11 @@ type Personalizer struct {
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others."`
 	// MaxChangesPerTransaction bounds the changes scored in one
-	// transaction. Default 500.
-	MaxChangesPerTransaction int `env:"MAX_CHANGES_PER_TRANSACTION" default:"500" help:"Most content changes scored in one transaction."`
+	// transaction. Default 5000.
+	MaxChangesPerTransaction int `env:"MAX_CHANGES_PER_TRANSACTION" default:"5000" help:"Most content changes scored in one transaction: a loop that fell behind catches up this many at a time."`
+	// MaxDeliveriesPerTransaction ends a transaction at this many
+	// deliveries. Default 100000.
+	MaxDeliveriesPerTransaction int `env:"MAX_DELIVERIES_PER_TRANSACTION" default:"100000" help:"A transaction ends once its changes produced this many deliveries; the changes left wait for the next one (bounds a transaction of changes with large audiences)."`
 	// PollWait is how long an idle loop waits for a change. Default 50ms.
 	PollWait time.Duration `env:"POLL_WAIT" default:"50ms" help:"How long an idle loop waits for a content change before looking at profiles and rebalances again."`
 	// EnsureTopics creates missing topics with the pipeline's settings.

@@ -267,8 +267,10 @@ func (e *Engine) applyProfile(r *kgo.Record, d input.Profile) {
 }
 
 // repositionContent (re)starts the content consumer at the lowest progress
-// of the owned partitions, by content partition.
+// of the owned partitions, by content partition. The changes carried over,
+// polled from the old consumer, are dropped: the new one reads them again.
 func (e *Engine) repositionContent() error {
+	e.carry = nil
 	if e.content != nil {
 		e.content.Close()
 		e.content = nil

@@ -35,8 +35,12 @@ type Config struct {
 	// crash). Zero means 10s.
 	SessionTimeout time.Duration
 	// MaxChangesPerTransaction bounds the changes scored in one
-	// transaction. Zero means 500.
+	// transaction. Zero means 5,000.
 	MaxChangesPerTransaction int
+	// MaxDeliveriesPerTransaction ends a transaction once its changes
+	// produced this many deliveries: the changes polled and not scored yet
+	// wait for the next one. Zero means 100,000.
+	MaxDeliveriesPerTransaction int
 	// PollWait is how long an idle loop waits for a change before it looks
 	// at profiles and rebalances again. Zero means 50ms.
 	PollWait time.Duration
@@ -73,7 +77,10 @@ func (c *Config) setDefaults() {
 		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxChangesPerTransaction == 0 {
-		c.MaxChangesPerTransaction = 500
+		c.MaxChangesPerTransaction = 5000
+	}
+	if c.MaxDeliveriesPerTransaction == 0 {
+		c.MaxDeliveriesPerTransaction = 100_000
 	}
 	if c.PollWait == 0 {
 		c.PollWait = 50 * time.Millisecond

@@ -40,7 +40,10 @@ type Engine struct {
 
 	// content is the direct consumer of content.changes; nil while the
 	// instance owns no partition.
-	content    *kgo.Client
+	content *kgo.Client
+	// carry are changes polled and not yet scored: a transaction ended at
+	// MaxDeliveriesPerTransaction. The next one starts with them.
+	carry      []*kgo.Record
 	contentN   int32 // content.changes partitions
 	profilesN  int32 // user.profiles (= content.deliveries) partitions
 	dlqParts   map[string]int32

@@ -408,3 +408,37 @@ func TestLargeFanOut(t *testing.T) {
 		}
 	}
 }
+
+// A transaction ends once its changes made MaxDeliveriesPerTransaction
+// deliveries; the changes polled and not scored go first into the next
+// one: 20 changes of 5 deliveries each under a bound of 10 take at least
+// ten transactions, and every delivery is there once.
+func TestDeliveriesBoundCarriesChangesOver(t *testing.T) {
+	e := newEnv(t, 3, 2)
+	e.cfg.MaxDeliveriesPerTransaction = 10
+	in := e.start("a")
+	var users []events.UserProfile
+	for i := range 5 {
+		users = append(users, profile(fmt.Sprint("u", i), "hot"))
+	}
+	e.prod.Profiles(users...)
+	waitFor(t, func() bool { return testenv.Metric(t, in.reg, "freshet_personalizer_profiles") == 5 }, "the profiles")
+	txns := testenv.Metric(t, in.reg, "freshet_personalizer_transactions_total")
+	var cs []events.ContentChange
+	for i := range 20 {
+		cs = append(cs, change(fmt.Sprint("c", i), 1, "hot"))
+	}
+	e.prod.Changes(cs...)
+	e.caughtUp()
+
+	got := recipients(e.deliveries())
+	for _, c := range cs {
+		id := events.ID("test-change", c.ContentID, "1")
+		if fmt.Sprint(got[id]) != "[u0 u1 u2 u3 u4]" {
+			t.Errorf("%s reached %v, want u0-u4 once each", c.ContentID, got[id])
+		}
+	}
+	if n := testenv.Metric(t, in.reg, "freshet_personalizer_transactions_total") - txns; n < 10 {
+		t.Errorf("20 changes of 5 deliveries went in %.0f transactions: more than 10 deliveries in one", n)
+	}
+}

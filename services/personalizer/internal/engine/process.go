@@ -32,7 +32,11 @@ const maxProfilesPerTransaction = 10000
 func (e *Engine) step(ctx context.Context) error {
 	var changes []*kgo.Record
 	profileWait := e.cfg.PollWait
-	if e.content != nil {
+	switch {
+	case len(e.carry) > 0:
+		changes, e.carry = e.carry, nil
+		profileWait = time.Millisecond
+	case e.content != nil:
 		changes = poll(ctx, e.log, e.cfg.PollWait, func(c context.Context) kgo.Fetches {
 			return e.content.PollRecords(c, e.cfg.MaxChangesPerTransaction)
 		})
@@ -128,7 +132,11 @@ func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) err
 	}
 	t := &txn{e: e, ctx: ctx, dlq: map[string]int{}}
 	e.applyProfiles(ctx, t, profs)
-	for _, r := range changes {
+	for i, r := range changes {
+		if t.users+t.channel >= e.cfg.MaxDeliveriesPerTransaction {
+			e.carry = changes[i:] // in order: the next transaction starts with them
+			break
+		}
 		e.processChange(ctx, t, r)
 	}
 
