@@ -407,8 +407,8 @@ func (e *Engine) encodeDeliveries(ctx context.Context, tpl *wire.Template, base 
 		reasons []events.Reason
 		slab    []byte // keys and values, sliced per record
 	)
-	// perRecord bounds a record's bytes beside its user id (twice: key and
-	// value): the shared parts, the event id, score and reasons.
+	// perRecord bounds a record's bytes beside its user id (in the key and
+	// in the value): the shared parts, the event id, score and reasons.
 	perRecord := 1024
 	if tpl != nil {
 		perRecord = tpl.Size() + 256
@@ -419,11 +419,11 @@ func (e *Engine) encodeDeliveries(ctx context.Context, tpl *wire.Template, base 
 		}
 		reasons = e.scorer.Reasons(e.table, q, h, reasons[:0])
 		id := events.ID(base.ChangeEventID, "user", h.UserID)
-		if cap(slab)-len(slab) < perRecord+len(h.UserID) {
+		if need := perRecord + 2*len(h.UserID); cap(slab)-len(slab) < need {
 			// Sized for what is left of the range, at most 64 KiB: a
 			// fixed 64 KiB slab a change cost the loop a third of its
 			// CPU in clearing and GC at 5,000 small changes a second.
-			slab = make([]byte, 0, min(64<<10, (len(hits)-i)*(perRecord+len(h.UserID))))
+			slab = make([]byte, 0, min(64<<10, (len(hits)-i)*need))
 		}
 		n := len(slab)
 		slab = append(slab, h.UserID...)
