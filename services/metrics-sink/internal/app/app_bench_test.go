@@ -82,7 +82,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			i++
 		}
 		for ; j < m && (i >= n || j*n < i*m); j++ {
-			send(topics.Beacons, "s", benchBeacon(j))
+			send(topics.Beacons, "s", sinktest.Beacon(j))
 		}
 	}
 	prod.Records(recs...)
@@ -110,7 +110,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			ev    func(int) events.Event
 		}{
 			{rows.Latency, n, func(i int) events.Event { s := sinktest.LatencySample(i); return &s }},
-			{rows.Beacons, m, func(i int) events.Event { return benchBeacon(i) }},
+			{rows.Beacons, m, func(i int) events.Event { return sinktest.Beacon(i) }},
 		} {
 			for i := 0; i < in.count; i += batch {
 				for j := i; j < min(i+batch, in.count); j++ {
@@ -215,26 +215,6 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		b.ReportMetric(float64(rawCH.Microseconds())/float64(n+m), "raw-ch-cpu-µs/row")
 		b.ReportMetric(float64(selfCPU.Microseconds())/float64(n+m), "broker-cpu-µs/row")
 		b.StartTimer()
-	}
-}
-
-// benchBeacon returns beacon i, like the whole-stack flood's
-// (loadtest/internal/metricsflood): five vitals and two SSE lags.
-func benchBeacon(i int) *events.RumBeacon {
-	devices := []events.DeviceClass{events.DeviceMobile, events.DeviceDesktop, events.DeviceTablet}
-	nav := events.NavNavigate
-	return &events.RumBeacon{
-		EventID: events.ID("bench-beacon", strconv.Itoa(i)), ReceivedAt: sinktest.Base.Add(time.Duration(i) * time.Millisecond),
-		SessionID: "s" + strconv.Itoa(i%5000), UserHash: fmt.Sprintf("%064x", i%20000), Route: "/news/{slug}",
-		DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
-		Metrics: []events.WebVital{
-			{Name: events.VitalLCP, Value: 1800, Rating: events.RatingGood, NavigationType: nav, ID: "v1"},
-			{Name: events.VitalINP, Value: 120, Rating: events.RatingGood, NavigationType: nav, ID: "v2"},
-			{Name: events.VitalCLS, Value: 0.05, Rating: events.RatingGood, NavigationType: nav, ID: "v3"},
-			{Name: events.VitalTTFB, Value: 300, Rating: events.RatingGood, NavigationType: nav, ID: "v4"},
-			{Name: events.VitalFCP, Value: 900, Rating: events.RatingGood, NavigationType: nav, ID: "v5"},
-		},
-		SSELags: []events.SSELag{{EventID: "e1", LagMS: 40}, {EventID: "e2", LagMS: 55}},
 	}
 }
 

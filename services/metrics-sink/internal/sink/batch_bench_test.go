@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/services/metrics-sink/internal/rows"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sinktest"
 )
@@ -19,6 +20,15 @@ var latencyTypes = map[string]column.Type{
 	"event_id": "String", "subject_event_id": "String", "service": "String", "instance": "String",
 	"stage": "String", "target": "String", "duration_us": "Int64", "at": "DateTime", "at_ms": "UInt16",
 	"committed_at": "DateTime", "label_keys": "Array(String)", "label_values": "Array(String)",
+	"kafka_partition": "UInt32", "kafka_offset": "UInt64",
+}
+
+// beaconTypes are the ClickHouse types of rum_beacons' columns.
+var beaconTypes = map[string]column.Type{
+	"event_id": "String", "received_at": "DateTime", "received_ms": "UInt16", "user_hash": "String",
+	"route": "String", "device_class": "String", "connection_class": "String", "region": "String",
+	"vital_names": "Array(String)", "vital_values": "Array(Float64)", "vital_ratings": "Array(String)",
+	"vital_navigation_types": "Array(String)", "lag_event_ids": "Array(String)", "lag_ms": "Array(Float64)",
 	"kafka_partition": "UInt32", "kafka_offset": "UInt64",
 }
 
@@ -47,11 +57,21 @@ func newFakeBatch(b *testing.B, t *rows.Table, types map[string]column.Type) fak
 }
 
 // BenchmarkBatch is the sink's client-side work on one batch of 50,000
-// latency samples: decode every record into the row set, append the
+// latency samples, or of 50,000 beacons like the whole-stack flood's (five
+// vitals, two lags): decode every record into the row set, append the
 // table to clickhouse-go's columns (new ones per batch, as PrepareBatch
 // makes them). Encoding the columns for the wire, the Kafka fetch and the
 // server's work are left out. One op is one record.
 func BenchmarkBatch(b *testing.B) {
+	b.Run("latency", func(b *testing.B) {
+		benchBatch(b, rows.Latency, latencyTypes, func(i int) events.Event { s := sinktest.LatencySample(i); return &s })
+	})
+	b.Run("beacons", func(b *testing.B) {
+		benchBatch(b, rows.Beacons, beaconTypes, func(i int) events.Event { return sinktest.Beacon(i) })
+	})
+}
+
+func benchBatch(b *testing.B, k rows.Kind, types map[string]column.Type, event func(int) events.Event) {
 	const n = 50_000
 	ctx := context.Background()
 	c, err := codec.New()
@@ -60,8 +80,7 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	values := make([][]byte, n)
 	for i := range values {
-		ev := sinktest.LatencySample(i)
-		if values[i], err = c.EncodeEvent(ctx, "t", &ev); err != nil {
+		if values[i], err = c.EncodeEvent(ctx, "t", event(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,13 +92,13 @@ func BenchmarkBatch(b *testing.B) {
 	cpu := sinktest.StartCPU()
 	for i := 0; i < b.N; {
 		for j := 0; j < n && i < b.N; j, i = j+1, i+1 {
-			if err := d.add(ctx, set, rows.Latency, values[j], 0, int64(i)); err != nil {
+			if err := d.add(ctx, set, k, values[j], 0, int64(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
-		t := set.Table(rows.Latency)
+		t := set.Table(k)
 		done := sizes.set(t)
-		f := newFakeBatch(b, t, latencyTypes)
+		f := newFakeBatch(b, t, types)
 		done()
 		if err := appendTable(f, t); err != nil {
 			b.Fatal(err)

@@ -326,6 +326,26 @@ func LatencySample(i int) events.LatencySample {
 		Labels: map[string]string{"table": "public.content"}}
 }
 
+// Beacon is beacon i of the benchmarks, like the whole-stack flood's
+// (loadtest/internal/metricsflood): five vitals and two SSE lags.
+func Beacon(i int) *events.RumBeacon {
+	devices := []events.DeviceClass{events.DeviceMobile, events.DeviceDesktop, events.DeviceTablet}
+	nav := events.NavNavigate
+	return &events.RumBeacon{
+		EventID: events.ID("bench-beacon", strconv.Itoa(i)), ReceivedAt: Base.Add(time.Duration(i) * time.Millisecond),
+		SessionID: "s" + strconv.Itoa(i%5000), UserHash: fmt.Sprintf("%064x", i%20000), Route: "/news/{slug}",
+		DeviceClass: devices[i%3], ConnectionClass: "4g", Region: "eu",
+		Metrics: []events.WebVital{
+			{Name: events.VitalLCP, Value: 1800, Rating: events.RatingGood, NavigationType: nav, ID: "v1"},
+			{Name: events.VitalINP, Value: 120, Rating: events.RatingGood, NavigationType: nav, ID: "v2"},
+			{Name: events.VitalCLS, Value: 0.05, Rating: events.RatingGood, NavigationType: nav, ID: "v3"},
+			{Name: events.VitalTTFB, Value: 300, Rating: events.RatingGood, NavigationType: nav, ID: "v4"},
+			{Name: events.VitalFCP, Value: 900, Rating: events.RatingGood, NavigationType: nav, ID: "v5"},
+		},
+		SSELags: []events.SSELag{{EventID: "e1", LagMS: 40}, {EventID: "e2", LagMS: 55}},
+	}
+}
+
 func rating(v, good, poor float64) events.VitalRating {
 	switch {
 	case v <= good:
