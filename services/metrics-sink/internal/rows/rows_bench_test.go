@@ -11,8 +11,8 @@ import (
 
 // BenchmarkDecodeAdd decodes a latency sample record and appends its row,
 // in batches of 50,000 rows: the sink's work per record before the insert.
-// codec is DecodeTyped then Add (every input but latency samples, and
-// latency samples the direct path leaves to the codec); direct is
+// codec is DecodeTyped then Add (every input but latency samples and
+// beacons, and those their direct paths leave to the codec); direct is
 // AddLatencyValue.
 func BenchmarkDecodeAdd(b *testing.B) {
 	c, err := codec.New()
