@@ -50,8 +50,21 @@ func (e *env) interested(in *instance, n int, tag string) []string {
 	return users
 }
 
+// TestRebalanceMidStreamLosesAndDoublesNothing, also with transactions
+// ended by MaxDeliveriesPerTransaction (changes carried over from one to
+// the next when the partitions move).
 func TestRebalanceMidStreamLosesAndDoublesNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		maxDeliveries int
+	}{{"default", 0}, {"carried over", 100}} {
+		t.Run(tt.name, func(t *testing.T) { rebalanceMidStream(t, tt.maxDeliveries) })
+	}
+}
+
+func rebalanceMidStream(t *testing.T, maxDeliveries int) {
 	e := newEnv(t, 6, 3)
+	e.cfg.MaxDeliveriesPerTransaction = maxDeliveries
 	a := e.start("a")
 	users := e.interested(a, 60, "t")
 	var b *instance
