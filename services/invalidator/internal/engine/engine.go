@@ -275,8 +275,11 @@ func (e *Engine) handle(ctx context.Context, recs []*kgo.Record) error {
 	groups := map[txKey][]*change{}
 	for _, r := range recs {
 		c := &change{rec: r, slot: e.partition(r.Topic, r.Partition).add(r.Offset)}
-		ev, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
+		ev, err := e.decode(ctx, r)
 		if err != nil {
+			if !codec.IsDataError(err) {
+				return err // ctx ended while the registry was away: nothing is dead-lettered
+			}
 			if err := e.deadLetter(ctx, r, err); err != nil {
 				return err
 			}
@@ -392,6 +395,25 @@ func (e *Engine) finishBatch(ctx context.Context, b *batch) {
 			if c.pending.Add(-1) == 0 {
 				e.done(c, true)
 			}
+		}
+	}
+}
+
+// decode decodes a content change. A failure that is not the record's
+// fault (the schema registry unreachable) is retried, with backoff, until it
+// decodes, fails for good, or ctx ends: a good record is never dead-lettered
+// for a registry outage.
+func (e *Engine) decode(ctx context.Context, r *kgo.Record) (*events.ContentChange, error) {
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		ev, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
+		if err == nil || codec.IsDataError(err) {
+			return ev, err
+		}
+		e.log.Warn("decode (transient), retrying", logging.Record(r), zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
 		}
 	}
 }
