@@ -12,6 +12,13 @@ import (
 // of the registry it gave the component.
 func Metric(tb testing.TB, reg prometheus.Gatherer, name string) float64 {
 	tb.Helper()
+	return MetricWith(tb, reg, name)
+}
+
+// MetricWith is Metric over the series whose labels hold every pair of
+// labelValues (name, value, name, value...).
+func MetricWith(tb testing.TB, reg prometheus.Gatherer, name string, labelValues ...string) float64 {
+	tb.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
@@ -22,10 +29,25 @@ func Metric(tb testing.TB, reg prometheus.Gatherer, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += value(m)
+			if hasLabels(m, labelValues) {
+				sum += value(m)
+			}
 		}
 	}
 	return sum
+}
+
+func hasLabels(m *dto.Metric, labelValues []string) bool {
+	for i := 0; i+1 < len(labelValues); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			found = found || (l.GetName() == labelValues[i] && l.GetValue() == labelValues[i+1])
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func value(m *dto.Metric) float64 {

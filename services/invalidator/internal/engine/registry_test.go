@@ -1,11 +1,6 @@
 package engine_test
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,34 +12,15 @@ import (
 	"github.com/freshet/freshet/services/invalidator/internal/itest"
 )
 
-// flakyRegistry is a schema registry that answers 503 while down is set.
-func flakyRegistry(t *testing.T) (reg *codectest.Registry, front *httptest.Server, down *atomic.Bool) {
-	t.Helper()
-	reg = codectest.NewRegistry()
-	t.Cleanup(reg.Close)
-	target, err := url.Parse(reg.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	down = &atomic.Bool{}
-	front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, `{"error_code":50301,"message":"unavailable"}`, http.StatusServiceUnavailable)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	return reg, front, down
-}
-
 // A schema registry that does not answer is no fault of the records: the
 // changes it holds up wait for it (none goes to the DLQ) and are purged
 // once it is back.
 func TestRegistryOutageDeadLettersNothing(t *testing.T) {
 	e := newEnv(t)
-	reg, front, down := flakyRegistry(t)
+	reg := codectest.NewRegistry()
+	t.Cleanup(reg.Close)
+	front := codectest.NewOutage(reg)
+	t.Cleanup(front.Close)
 	prod, err := codec.New(codec.WithRegistry(reg.URL())) // registry-framed values
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +33,8 @@ func TestRegistryOutageDeadLettersNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := e.config(p, vars)
-	cfg.Kafka.SchemaRegistryURL = front.URL
-	down.Store(true)
+	cfg.Kafka.SchemaRegistryURL = front.URL()
+	front.SetDown(true)
 	itest.StartEngine(t, cfg)
 	e.k.Changes(e.topics.Content, manyChanges(3, 0)...)
 
@@ -69,7 +45,7 @@ func TestRegistryOutageDeadLettersNothing(t *testing.T) {
 	if fastly.Purged("content:0") != 0 {
 		t.Fatal("a change was purged without being decoded")
 	}
-	down.Store(false)
+	front.SetDown(false)
 	e.caughtUp(t)
 	for _, k := range []string{"content:0", "content:1", "content:2"} {
 		if fastly.Purged(k) != 1 {

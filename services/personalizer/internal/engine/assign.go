@@ -177,6 +177,20 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 			}
 		})
 		decoded = e.decodeProfiles(ctx, batch, decoded[:0])
+		for i := range decoded {
+			// A profile the schema registry could not help decode is
+			// decoded again until it can: skipping it would leave the
+			// user out of the table.
+			for wait := 100 * time.Millisecond; transient(decoded[i].Err); wait = min(2*wait, 5*time.Second) {
+				e.log.Warn("restore: decode (transient), retrying", logging.Record(batch[i]), zap.Duration("after", wait), logging.Error(decoded[i].Err))
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(wait):
+				}
+				decoded[i] = input.DecodeProfile(ctx, e.codec, batch[i])
+			}
+		}
 		for i, d := range decoded {
 			if d.Err != nil {
 				bad++ // sent to the DLQ by the owner that first consumed it

@@ -43,15 +43,18 @@ type Engine struct {
 	content *kgo.Client
 	// carry are changes polled and not yet scored: a transaction ended at
 	// MaxDeliveriesPerTransaction. The next one starts with them.
-	carry      []*kgo.Record
-	contentN   int32 // content.changes partitions
-	profilesN  int32 // user.profiles (= content.deliveries) partitions
-	dlqParts   map[string]int32
-	owned      map[int32]*partState
-	ownedN     atomic.Int32 // len(owned), for the group's callbacks
-	ready      lifecycle.ReadyFlag
-	events     assignEvents
-	closeOnce  sync.Once
+	carry     []*kgo.Record
+	contentN  int32 // content.changes partitions
+	profilesN int32 // user.profiles (= content.deliveries) partitions
+	dlqParts  map[string]int32
+	owned     map[int32]*partState
+	ownedN    atomic.Int32 // len(owned), for the group's callbacks
+	ready     lifecycle.ReadyFlag
+	events    assignEvents
+	closeOnce sync.Once
+	// retryWait is the wait after a transaction aborted for a record that
+	// could not be decoded for now (doubling to 5s; 0 after a commit).
+	retryWait  time.Duration
 	hitScratch []scoring.Hit
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/codec/codectest"
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/testenv"
@@ -441,4 +443,61 @@ func TestDeliveriesBoundCarriesChangesOver(t *testing.T) {
 	if n := testenv.Metric(t, in.reg, "freshet_personalizer_transactions_total") - txns; n < 10 {
 		t.Errorf("20 changes of 5 deliveries went in %.0f transactions: more than 10 deliveries in one", n)
 	}
+}
+
+// A schema registry that does not answer is no fault of the records: a
+// change it holds up aborts the transaction and is read again once the
+// registry is back (not dead-lettered), and a restore waits for it rather
+// than leaving the users out of the table.
+func TestRegistryOutageDeadLettersNothing(t *testing.T) {
+	e := newEnv(t, 2, 1)
+	reg := codectest.NewRegistry()
+	t.Cleanup(reg.Close)
+	front := codectest.NewOutage(reg)
+	t.Cleanup(front.Close)
+	framed, err := codec.New(codec.WithRegistry(reg.URL())) // registry-framed values
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := e.prod.WithCodec(framed)
+	e.cfg.Kafka.SchemaRegistryURL = front.URL()
+
+	a := e.start("a")
+	prod.Profiles(profile("ana", "go"), profile("bob", "go"))
+	waitFor(t, func() bool { return testenv.Metric(t, a.reg, "freshet_personalizer_profiles") == 2 }, "the profiles")
+
+	front.SetDown(true)
+	prod.Changes(change("1", 1, "go"))
+	waitFor(t, func() bool {
+		return abortedTxns(t, a) >= 2
+	}, "transactions aborted while the registry is away")
+	if dlq := ptest.DLQ(t, e.seeds, kafka.DLQTopic(e.topics.Content)); len(dlq) != 0 {
+		t.Fatalf("%d changes dead-lettered while the registry was away", len(dlq))
+	}
+	if ds := ptest.DeliveriesWith(t, framed, e.seeds, e.topics.Deliveries); len(ds) != 0 {
+		t.Fatalf("%d deliveries while the registry was away", len(ds))
+	}
+	front.SetDown(false)
+	e.caughtUp()
+	if got := recipients(ptest.DeliveriesWith(t, framed, e.seeds, e.topics.Deliveries)); fmt.Sprint(got[events.ID("test-change", "1", "1")]) != "[ana bob]" {
+		t.Fatalf("recipients after the registry came back: %v", got)
+	}
+
+	// A new instance restores the profiles while the registry is away: it
+	// waits, and holds both once the registry is back.
+	a.stop()
+	front.SetDown(true)
+	go func() { time.Sleep(time.Second); front.SetDown(false) }()
+	b := e.start("b")
+	if n := testenv.Metric(t, b.reg, "freshet_personalizer_profiles"); n != 2 {
+		t.Errorf("b restored %v profiles through the registry's outage, want 2", n)
+	}
+	if dlq := ptest.DLQ(t, e.seeds, kafka.DLQTopic(e.topics.Content)); len(dlq) != 0 {
+		t.Errorf("%d records in the DLQ", len(dlq))
+	}
+}
+
+// abortedTxns is the instance's aborted transactions.
+func abortedTxns(t *testing.T, in *instance) float64 {
+	return testenv.MetricWith(t, in.reg, "freshet_personalizer_transactions_total", "outcome", "aborted")
 }

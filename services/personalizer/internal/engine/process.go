@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/pkg/pipeline"
@@ -97,7 +98,15 @@ type txn struct {
 	users   int
 	channel int
 	dlq     map[string]int
+	// retry is why the transaction must be aborted and its input read
+	// again later: a record did not decode for a reason that is not its
+	// own (the schema registry did not answer).
+	retry error
 }
+
+// transient reports whether a decode error is no fault of the record: the
+// record is read again later rather than dead-lettered.
+func transient(err error) bool { return errors.Is(err, codec.ErrRegistry) }
 
 func (t *txn) produce(r *kgo.Record) {
 	t.e.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
@@ -121,11 +130,11 @@ func (t *txn) toDLQ(r *kgo.Record, reason error) {
 // transact applies profs, scores changes and produces the deliveries, the
 // DLQ records and the progress in one transaction. On abort it rolls the
 // in-memory progress back and rewinds the content consumer.
-func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) error {
+func (e *Engine) transact(parent context.Context, changes, profs []*kgo.Record) error {
 	start := e.now()
 	// A shutdown lets the batch under way finish: the transaction runs on a
 	// context of its own, bounded by the transaction timeout.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.TransactionTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), e.cfg.TransactionTimeout)
 	defer cancel()
 	if err := e.sess.Begin(); err != nil {
 		return fmt.Errorf("engine: begin transaction: %w", err)
@@ -133,6 +142,9 @@ func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) err
 	t := &txn{e: e, ctx: ctx, dlq: map[string]int{}}
 	e.applyProfiles(ctx, t, profs)
 	for i, r := range changes {
+		if t.retry != nil {
+			break // the transaction is aborted: what is left is read again
+		}
 		if t.users+t.channel >= e.cfg.MaxDeliveriesPerTransaction {
 			e.carry = changes[i:] // in order: the next transaction starts with them
 			break
@@ -147,12 +159,18 @@ func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) err
 	produceErr := t.err
 	t.mu.Unlock()
 	try := kgo.TryCommit
-	if flushErr != nil || produceErr != nil {
+	switch {
+	case flushErr != nil || produceErr != nil:
 		try = kgo.TryAbort
 		e.log.Warn("aborting transaction", logging.Error(errors.Join(flushErr, produceErr)))
+	case t.retry != nil:
+		try = kgo.TryAbort
+		e.retryWait = min(max(2*e.retryWait, 100*time.Millisecond), 5*time.Second)
+		e.log.Warn("aborting transaction: a record could not be decoded for now; it is read again", zap.Duration("after", e.retryWait), logging.Error(t.retry))
 	}
 	committed, err := e.sess.End(kgo.PreTxnCommitFnContext(ctx, e.addProgress), try)
 	if committed {
+		e.retryWait = 0
 		for _, st := range e.owned {
 			st.committed = maps.Clone(st.progress)
 			st.profileCommitted = st.profileNext
@@ -182,6 +200,12 @@ func (e *Engine) transact(ctx context.Context, changes, profs []*kgo.Record) err
 	}
 	if err != nil {
 		return fmt.Errorf("engine: end transaction: %w", err)
+	}
+	if !committed && t.retry != nil {
+		select { // the schema registry's outage: wait before reading again
+		case <-parent.Done():
+		case <-time.After(e.retryWait):
+		}
 	}
 	return nil
 }
@@ -237,6 +261,8 @@ func (e *Engine) applyProfiles(ctx context.Context, t *txn, rs []*kgo.Record) {
 		r := keep[i]
 		e.owned[r.Partition].profileNext = r.Offset + 1
 		switch {
+		case transient(d.Err):
+			t.retry = d.Err
 		case d.Err != nil:
 			t.toDLQ(r, d.Err)
 			e.m.profiles.WithLabelValues("dlq").Inc()
@@ -274,6 +300,10 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		return false
 	}
 	change, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
+	if transient(err) {
+		t.retry = err
+		return
+	}
 	if err != nil {
 		// One instance sends it to the DLQ: the owner of the user
 		// partition numbered like the content partition (mod the count).

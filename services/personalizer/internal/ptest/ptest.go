@@ -105,6 +105,14 @@ func NewProducer(t testing.TB, seeds []string, topics Topics) *Producer {
 // Codec returns the producer's codec.
 func (p *Producer) Codec() *codec.Codec { return p.codec }
 
+// WithCodec returns a producer like p that encodes with c (with a
+// registry: registry-framed values).
+func (p *Producer) WithCodec(c *codec.Codec) *Producer {
+	q := *p
+	q.codec = c
+	return &q
+}
+
 // Profiles produces profiles and waits for the acks.
 func (p *Producer) Profiles(ups ...events.UserProfile) {
 	p.t.Helper()
@@ -228,6 +236,13 @@ func Deliveries(t testing.TB, seeds []string, topic string) []Delivery {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return DeliveriesWith(t, c, seeds, topic)
+}
+
+// DeliveriesWith is Deliveries decoding with c (a codec with the registry
+// the deliveries were written with).
+func DeliveriesWith(t testing.TB, c *codec.Codec, seeds []string, topic string) []Delivery {
+	t.Helper()
 	var out []Delivery
 	for _, r := range ReadAll(t, seeds, topic) {
 		ev, _, err := c.DecodeTyped(context.Background(), r.Value)
