@@ -192,7 +192,19 @@ func TestBrowserClient(t *testing.T) {
 	// Leaving the page: an interaction first (for INP), then the page is
 	// hidden and unloaded, and the client sends what is left with
 	// navigator.sendBeacon: LCP and CLS are reported then.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("h1")), chromedp.Navigate("about:blank")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("h1"))); err != nil {
+		t.Fatal(err)
+	}
+	// The interaction reaches web-vitals' observer as a performance entry
+	// after the next frame; leaving the page before that left INP with no
+	// interaction to report (a flaky failure under load).
+	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
+		if seen, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`performance.getEntriesByType("first-input").length > 0`)); seen {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the observer's callback, after the entry
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(30 * time.Second)
