@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -225,17 +224,10 @@ func killAtCommit(t *testing.T, kt testenv.KafkaTest, victim *testenv.Service, g
 // committed sums the group's committed offsets over its topics.
 func committed(t *testing.T, seeds []string, group string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	n, err := sinktest.Committed(seeds, group)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	offs.Each(func(o kadm.OffsetResponse) { n += o.At })
 	return n
 }
 

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sink"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sinktest"
@@ -49,9 +46,9 @@ func TestRereadInSmallerBatchesStoresOnce(t *testing.T) {
 	e.cfg.BatchRows = 10
 	e.start(t)
 	deadline := time.Now().Add(60 * time.Second)
-	for committedRecords(t, e.kt.Seeds, e.cfg.Group) < n {
+	for committedRecords(e.kt.Seeds, e.cfg.Group) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the second sink committed %d of %d records within 60s", committedRecords(t, e.kt.Seeds, e.cfg.Group), n)
+			t.Fatalf("the second sink committed %d of %d records within 60s", committedRecords(e.kt.Seeds, e.cfg.Group), n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -62,18 +59,7 @@ func TestRereadInSmallerBatchesStoresOnce(t *testing.T) {
 
 // committedRecords sums the offsets group committed (0 while the group
 // does not exist yet).
-func committedRecords(t *testing.T, seeds []string, group string) int64 {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
-	return sum
+func committedRecords(seeds []string, group string) int64 {
+	n, _ := sinktest.Committed(seeds, group)
+	return n
 }
