@@ -84,6 +84,11 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// IsTransient reports whether a decode failed for a reason that is no fault
+// of the record (the schema registry did not answer): the same record may
+// decode on a retry, so it is retried or read again, never dead-lettered.
+func IsTransient(err error) bool { return errors.Is(err, ErrRegistry) }
+
 // IsDataError reports whether err was caused by the bytes being decoded
 // (bad magic, truncated, malformed, unknown or incompatible schema, a
 // registry-framed value without a registry): such a record belongs in the

@@ -89,7 +89,7 @@ func TestRegistryErrors(t *testing.T) {
 		data := []byte{0, 0, 0, 0x30, 0x39, 2, 'x'}
 		for range 3 {
 			_, err := c.Decode(ctx, data)
-			if !errors.Is(err, ErrUnknownSchema) || !IsDataError(err) {
+			if !errors.Is(err, ErrUnknownSchema) || !IsDataError(err) || IsTransient(err) {
 				t.Fatalf("err = %v, want ErrUnknownSchema", err)
 			}
 			var ce *Error
@@ -118,7 +118,7 @@ func TestRegistryErrors(t *testing.T) {
 		defer down.Close()
 		c := newCodec(t, WithRegistry(down.URL))
 		_, err := c.Decode(ctx, []byte{0, 0, 0, 0, 1, 2})
-		if !errors.Is(err, ErrRegistry) || IsDataError(err) {
+		if !errors.Is(err, ErrRegistry) || IsDataError(err) || !IsTransient(err) {
 			t.Fatalf("decode: err = %v, want a transient ErrRegistry", err)
 		}
 		_, err = c.EncodeEvent(ctx, "content.changes", samples()["ContentChange/minimal"])

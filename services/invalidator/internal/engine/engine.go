@@ -406,7 +406,7 @@ func (e *Engine) finishBatch(ctx context.Context, b *batch) {
 func (e *Engine) decode(ctx context.Context, r *kgo.Record) (*events.ContentChange, error) {
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		ev, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
-		if err == nil || codec.IsDataError(err) {
+		if !codec.IsTransient(err) {
 			return ev, err
 		}
 		e.log.Warn("decode (transient), retrying", logging.Record(r), zap.Duration("backoff", backoff), zap.Error(err))

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/logging"
 	"github.com/freshet/freshet/services/personalizer/internal/input"
@@ -181,7 +182,7 @@ func (e *Engine) restore(ctx context.Context, committed map[int32]committedOffse
 			// A profile the schema registry could not help decode is
 			// decoded again until it can: skipping it would leave the
 			// user out of the table.
-			for wait := 100 * time.Millisecond; transient(decoded[i].Err); wait = min(2*wait, 5*time.Second) {
+			for wait := 100 * time.Millisecond; codec.IsTransient(decoded[i].Err); wait = min(2*wait, 5*time.Second) {
 				e.log.Warn("restore: decode (transient), retrying", logging.Record(batch[i]), zap.Duration("after", wait), logging.Error(decoded[i].Err))
 				select {
 				case <-ctx.Done():

@@ -104,10 +104,6 @@ type txn struct {
 	retry error
 }
 
-// transient reports whether a decode error is no fault of the record: the
-// record is read again later rather than dead-lettered.
-func transient(err error) bool { return errors.Is(err, codec.ErrRegistry) }
-
 func (t *txn) produce(r *kgo.Record) {
 	t.e.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -261,7 +257,7 @@ func (e *Engine) applyProfiles(ctx context.Context, t *txn, rs []*kgo.Record) {
 		r := keep[i]
 		e.owned[r.Partition].profileNext = r.Offset + 1
 		switch {
-		case transient(d.Err):
+		case codec.IsTransient(d.Err):
 			t.retry = d.Err
 		case d.Err != nil:
 			t.toDLQ(r, d.Err)
@@ -300,7 +296,7 @@ func (e *Engine) processChange(ctx context.Context, t *txn, r *kgo.Record) {
 		return false
 	}
 	change, err := e.codec.DecodeChange(ctx, r.Topic, r.Value)
-	if transient(err) {
+	if codec.IsTransient(err) {
 		t.retry = err
 		return
 	}
