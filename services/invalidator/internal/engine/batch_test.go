@@ -197,7 +197,7 @@ func TestSplitAudit(t *testing.T) {
 	if again := splitAudit(budget, ids, keys, urls); !reflect.DeepEqual(again, parts) {
 		t.Error("a second split differs from the first")
 	}
-	if got := splitAudit(10, []string{strings.Repeat("x", 20), "a"}); len(got) != 2 || len(got[0][0]) != 1 {
+	if got := splitAudit(10, []string{strings.Repeat("x", 20), "a"}, nil, nil); len(got) != 2 || len(got[0][0]) != 1 {
 		t.Errorf("a string over the budget is not a part of its own: %q", got)
 	}
 }

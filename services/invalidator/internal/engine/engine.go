@@ -541,16 +541,16 @@ func (e *Engine) produceAudit(b *batch) {
 	}
 }
 
-// splitAudit cuts the lists (change ids, keys, urls) into parts whose
+// splitAudit cuts an audit's change ids, keys and urls into parts whose
 // encoded lists take at most budget bytes each, filling each part in
 // order: ids, then keys, then urls. A string costs its length and its
 // length's varint (at most 5 bytes); a string over the budget alone is a
-// part of its own. Each part holds the three lists, nil where empty; there
-// is always at least one part.
-func splitAudit(budget int, lists ...[]string) [][3][]string {
+// part of its own. Each part holds the three lists in that order (ids,
+// keys, urls), nil where empty; there is always at least one part.
+func splitAudit(budget int, ids, keys, urls []string) [][3][]string {
 	parts := [][3][]string{{}}
 	used := 0
-	for l, list := range lists[:min(len(lists), 3)] {
+	for l, list := range [3][]string{ids, keys, urls} {
 		for _, s := range list {
 			cost := len(s) + binary.MaxVarintLen32
 			if used > 0 && used+cost > budget {
