@@ -14,11 +14,12 @@ package metricsflood
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -30,6 +31,7 @@ import (
 	"github.com/freshet/freshet/loadtest/internal/scenario"
 	"github.com/freshet/freshet/pkg/codec"
 	"github.com/freshet/freshet/pkg/events"
+	"github.com/freshet/freshet/schemas"
 )
 
 // Flood is the scenario's configuration.
@@ -139,21 +141,12 @@ func (f *Flood) events(run string) ([]*events.LatencySample, []*events.RumBeacon
 }
 
 // throughSink produces the flood and counts the rows arriving in
-// ClickHouse; returns rows/s (from the first produce to the last row
-// counted) and the sink's peak RSS in KiB.
+// ClickHouse; returns rows/s (from the sink's resume to the count that saw
+// the last row) and the sink's peak RSS in KiB.
 func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Conn, run string, samples []*events.LatencySample, beacons []*events.RumBeacon) (float64, int64, error) {
 	st := env.Stack
-	count := func() (uint64, error) {
-		var a, b uint64
-		if err := ch.QueryRow(ctx, "SELECT count() FROM latency_samples").Scan(&a); err != nil {
-			return 0, err
-		}
-		if err := ch.QueryRow(ctx, "SELECT count() FROM rum_beacons").Scan(&b); err != nil {
-			return 0, err
-		}
-		return a + b, nil
-	}
-	before, err := count()
+	count := tableRows(ch)
+	before, err := count(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count rows (has the sink created its tables?): %w", err)
 	}
@@ -186,8 +179,8 @@ func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Co
 	}()
 	defer close(stopRSS)
 	want := uint64(len(samples) + len(beacons))
-	var got uint64
-	env.Progress(func() string { return fmt.Sprintf("%d of %d rows in ClickHouse", got, want) })
+	var got atomic.Uint64
+	env.Progress(func() string { return fmt.Sprintf("%d of %d rows in ClickHouse", got.Load(), want) })
 	// Encoded first, so that the clock measures the sink, not this
 	// process's encoding.
 	recs := make([]*kgo.Record, 0, len(samples)+len(beacons))
@@ -223,76 +216,158 @@ func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Co
 		return 0, 0, err
 	}
 	env.Logf("flood produced in %.1f s with the sink paused; resuming it and waiting for the rows in ClickHouse", time.Since(tp).Seconds())
-	t0 := time.Now()
-	resume()
-	var last time.Time
-	for time.Since(t0) < 3*time.Minute && ctx.Err() == nil {
-		n, err := count()
-		if err != nil {
-			return 0, 0, err
-		}
-		if n-before > got {
-			got, last = n-before, time.Now()
-		}
-		if got >= want {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got < want {
-		return 0, 0, fmt.Errorf("%d of %d rows reached ClickHouse within 3 minutes", got, want)
+	rate, err := fromResume(ctx, resume, count, before, want, 100*time.Millisecond, 3*time.Minute, &got)
+	if err != nil {
+		return 0, 0, err
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return float64(got) / last.Sub(t0).Seconds(), peak, nil
+	return rate, peak, nil
+}
+
+// rowCounter counts the rows of the tables the flood goes into.
+type rowCounter func(ctx context.Context) (uint64, error)
+
+// tableRows counts the rows of latency_samples and rum_beacons.
+func tableRows(ch driver.Conn) rowCounter {
+	return func(ctx context.Context) (uint64, error) {
+		var a, b uint64
+		if err := ch.QueryRow(ctx, "SELECT count() FROM latency_samples").Scan(&a); err != nil {
+			return 0, err
+		}
+		if err := ch.QueryRow(ctx, "SELECT count() FROM rum_beacons").Scan(&b); err != nil {
+			return 0, err
+		}
+		return a + b, nil
+	}
+}
+
+// fromResume resumes the paused sink and waits for its rows (awaitRows);
+// returns rows/s from the resume to the count that saw the last of them.
+func fromResume(ctx context.Context, resume func(), count rowCounter, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) (float64, error) {
+	resumed := time.Now()
+	resume()
+	last, err := awaitRows(ctx, count, before, want, poll, limit, got)
+	if err != nil {
+		return 0, err
+	}
+	return perSecond(got.Load(), resumed, last), nil
+}
+
+// awaitRows counts rows every poll, for at most limit, until want more
+// than before are counted. got holds the rows counted past before (read
+// it for progress); a count below before (rows removed meanwhile) is none.
+// It returns when the count that first saw got's final figure returned:
+// the last row's arrival, to within a poll.
+func awaitRows(ctx context.Context, count rowCounter, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) (time.Time, error) {
+	var last time.Time
+	for start := time.Now(); ; {
+		n, err := count(ctx)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("count rows: %w", err)
+		}
+		if n > before && n-before > got.Load() {
+			got.Store(n - before)
+			last = time.Now()
+		}
+		if got.Load() >= want {
+			return last, nil
+		}
+		if time.Since(start) >= limit || ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("%d of %d rows reached ClickHouse within %s", got.Load(), want, limit)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// perSecond is the rate of n rows written from from to to; zero when no
+// time passed.
+func perSecond(n uint64, from, to time.Time) float64 {
+	d := to.Sub(from)
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
 }
 
 var createTable = regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS (latency_samples|rum_beacons) \((.*?)\n\) ENGINE = MergeTree\nPARTITION BY ([^\n]*)\nORDER BY ([^;]*);`)
 
 // raw creates tables with the columns of latency_samples and rum_beacons
-// (from the schema file) and inserts the same rows with clickhouse-go
-// batches of 100,000; returns rows/s.
+// and inserts the same rows with clickhouse-go batches of 100,000; returns
+// rows/s.
 func (f *Flood) raw(ctx context.Context, ch driver.Conn, run string, samples []*events.LatencySample, beacons []*events.RumBeacon) (float64, error) {
-	b, err := os.ReadFile("schemas/clickhouse/0001_tables.sql")
+	tables, err := createTables(ctx, ch, func(table string) string { return "lt_raw_" + table + "_" + run })
+	for _, name := range tables {
+		defer ch.Exec(context.Background(), "DROP TABLE IF EXISTS "+name)
+	}
 	if err != nil {
 		return 0, err
 	}
+	t0 := time.Now()
+	if err := insertSamples(ctx, ch, tables["latency_samples"], samples); err != nil {
+		return 0, err
+	}
+	if err := insertBeacons(ctx, ch, tables["rum_beacons"], beacons); err != nil {
+		return 0, err
+	}
+	return perSecond(uint64(len(samples)+len(beacons)), t0, time.Now()), nil
+}
+
+// createTables creates tables with the columns, partitions and sort keys
+// of latency_samples and rum_beacons (schemas/clickhouse/0001_tables.sql),
+// named by name; returns their names by the schema's, the ones created
+// also when it fails.
+func createTables(ctx context.Context, ch driver.Conn, name func(table string) string) (map[string]string, error) {
+	b, err := fs.ReadFile(schemas.ClickHouse, "0001_tables.sql")
+	if err != nil {
+		return nil, err
+	}
 	tables := map[string]string{}
 	for _, m := range createTable.FindAllStringSubmatch(string(b), -1) {
-		name := "lt_raw_" + m[1] + "_" + run
-		if err := ch.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (%s\n) ENGINE = MergeTree PARTITION BY %s ORDER BY %s", name, m[2], m[3], m[4])); err != nil {
-			return 0, fmt.Errorf("create %s: %w", name, err)
+		n := name(m[1])
+		if err := ch.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (%s\n) ENGINE = MergeTree PARTITION BY %s ORDER BY %s", n, m[2], m[3], m[4])); err != nil {
+			return tables, fmt.Errorf("create %s: %w", n, err)
 		}
-		defer ch.Exec(context.Background(), "DROP TABLE IF EXISTS "+name)
-		tables[m[1]] = name
+		tables[m[1]] = n
 	}
 	if len(tables) != 2 {
-		return 0, fmt.Errorf("schemas/clickhouse/0001_tables.sql: latency_samples and rum_beacons not found as expected")
+		return tables, fmt.Errorf("schemas/clickhouse/0001_tables.sql: latency_samples and rum_beacons not found as expected")
 	}
-	const batch = 100_000
-	t0 := time.Now()
-	for i := 0; i < len(samples); i += batch {
-		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+tables["latency_samples"]+" (event_id, subject_event_id, service, instance, stage, target, duration_us, at, at_ms, committed_at, label_keys, label_values, kafka_partition, kafka_offset)")
+	return tables, nil
+}
+
+// rawBatch is how many rows insertSamples and insertBeacons send at once.
+const rawBatch = 100_000
+
+// insertSamples inserts samples into table, of latency_samples' columns.
+func insertSamples(ctx context.Context, ch driver.Conn, table string, samples []*events.LatencySample) error {
+	for i := 0; i < len(samples); i += rawBatch {
+		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+table+" (event_id, subject_event_id, service, instance, stage, target, duration_us, at, at_ms, committed_at, label_keys, label_values, kafka_partition, kafka_offset)")
 		if err != nil {
-			return 0, err
+			return err
 		}
-		for j, s := range samples[i:min(i+batch, len(samples))] {
+		for j, s := range samples[i:min(i+rawBatch, len(samples))] {
 			keys, vals := labels(s.Labels)
 			if err := bt.Append(s.EventID, s.SubjectEventID, s.Service, s.Instance, s.Stage, "", s.Duration.Microseconds(), s.At, uint16(s.At.Nanosecond()/1e6), s.Source.CommitTime,
 				keys, vals, uint32(0), uint64(i+j)); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		if err := bt.Send(); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	for i := 0; i < len(beacons); i += batch {
-		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+tables["rum_beacons"]+" (event_id, received_at, received_ms, user_hash, route, device_class, connection_class, region, vital_names, vital_values, vital_ratings, lag_event_ids, lag_ms, kafka_partition, kafka_offset)")
+	return nil
+}
+
+// insertBeacons inserts beacons into table, of rum_beacons' columns.
+func insertBeacons(ctx context.Context, ch driver.Conn, table string, beacons []*events.RumBeacon) error {
+	for i := 0; i < len(beacons); i += rawBatch {
+		bt, err := ch.PrepareBatch(ctx, "INSERT INTO "+table+" (event_id, received_at, received_ms, user_hash, route, device_class, connection_class, region, vital_names, vital_values, vital_ratings, lag_event_ids, lag_ms, kafka_partition, kafka_offset)")
 		if err != nil {
-			return 0, err
+			return err
 		}
-		for j, r := range beacons[i:min(i+batch, len(beacons))] {
+		for j, r := range beacons[i:min(i+rawBatch, len(beacons))] {
 			var names, ratings, lagIDs []string
 			var values, lags []float64
 			for _, m := range r.Metrics {
@@ -303,14 +378,14 @@ func (f *Flood) raw(ctx context.Context, ch driver.Conn, run string, samples []*
 			}
 			if err := bt.Append(r.EventID, r.ReceivedAt, uint16(r.ReceivedAt.Nanosecond()/1e6), r.UserHash, r.Route, string(r.DeviceClass), r.ConnectionClass, r.Region,
 				names, values, ratings, lagIDs, lags, uint32(0), uint64(i+j)); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		if err := bt.Send(); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return float64(len(samples)+len(beacons)) / time.Since(t0).Seconds(), nil
+	return nil
 }
 
 func labels(m map[string]string) ([]string, []string) {
