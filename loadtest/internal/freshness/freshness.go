@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -284,15 +285,16 @@ func (f *Freshness) Run(ctx context.Context, env *scenario.Env, res *report.Resu
 		}
 		start := time.Now()
 		rows0, bcast0 := w.rows.Load(), w.broadcasts.Load()
-		txn0 := personalizerTxns(ctx, admin)
+		txn0, txnErr0 := personalizerTxns(ctx, admin)
 		load := stats.StartLoadSampler(time.Second)
 		if err := w.write(ctx, p.Rate, p.Duration, f.BroadcastEvery); err != nil {
 			load.Stop()
 			stopRaw()
 			return err
 		}
-		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0, broadcasts: w.broadcasts.Load() - bcast0, load: load.Stop(),
-			txns: personalizerTxns(ctx, admin).minus(txn0)}
+		windows[i] = window{phase: p, from: start, to: time.Now(), rows: w.rows.Load() - rows0, broadcasts: w.broadcasts.Load() - bcast0, load: load.Stop()}
+		txn1, txnErr1 := personalizerTxns(ctx, admin)
+		windows[i].txns, windows[i].txnsErr = txn1.minus(txn0), errors.Join(txnErr0, txnErr1)
 	}
 	// Drain: until nothing arrives for 2 s, at most 20 s.
 	env.Progress(func() string { return fmt.Sprintf("draining: %d deliveries received", received.Load()) })
@@ -425,22 +427,59 @@ type window struct {
 	broadcasts int64
 	load       stats.LoadStats // while the phase's rows were written
 	txns       txnStats        // the personalizer's transactions meanwhile
+	txnsErr    error           // why txns is not known
 }
 
 // txnStats are the personalizer's committed transactions, the seconds they
-// took and the changes it handled, from its /metrics.
+// took and the changes it handled (of every outcome), from its /metrics.
 type txnStats struct{ count, seconds, changes float64 }
 
-func personalizerTxns(ctx context.Context, admin string) txnStats {
+// The personalizer's metrics personalizerTxns reads.
+const (
+	txnSecondsMetric = "freshet_personalizer_transaction_seconds" // a histogram
+	changesMetric    = "freshet_personalizer_changes_total"       // by outcome
+)
+
+// personalizerTxns scrapes the personalizer's /metrics on admin.
+func personalizerTxns(ctx context.Context, admin string) (txnStats, error) {
 	var t txnStats
-	t.count, _ = stack.Metric(ctx, admin, "freshet_personalizer_transaction_seconds_count")
-	t.seconds, _ = stack.Metric(ctx, admin, "freshet_personalizer_transaction_seconds_sum")
-	t.changes, _ = stack.Metric(ctx, admin, "freshet_personalizer_changes_total")
-	return t
+	for _, m := range []struct {
+		v    *float64
+		name string
+	}{
+		{&t.count, txnSecondsMetric + "_count"},
+		{&t.seconds, txnSecondsMetric + "_sum"},
+		{&t.changes, changesMetric},
+	} {
+		v, err := stack.Metric(ctx, admin, m.name)
+		if err != nil {
+			return txnStats{}, fmt.Errorf("personalizer metrics: %w", err)
+		}
+		*m.v = v
+	}
+	return t, nil
 }
 
+// minus is what happened between the scrapes u and t.
 func (t txnStats) minus(u txnStats) txnStats {
 	return txnStats{t.count - u.count, t.seconds - u.seconds, t.changes - u.changes}
+}
+
+// txnFigure is the mean length of the personalizer's transactions in the
+// phase, noted with how many there were and the changes each carried on
+// average; when that is not known (a scrape failed, or no transaction
+// counted: none committed, or the personalizer restarted), it is nil and
+// missing says why.
+func (w window) txnFigure(label string) (fig *report.Figure, missing string) {
+	tx := w.txns
+	switch {
+	case w.txnsErr != nil:
+		return nil, label + ": personalizer transactions: " + w.txnsErr.Error()
+	case tx.count <= 0:
+		return nil, fmt.Sprintf("%s: personalizer transactions: %.0f counted in the phase (none committed, or the personalizer restarted)", label, tx.count)
+	}
+	return report.F(label+": personalizer transaction, mean", 1000*tx.seconds/tx.count, "ms").
+		Noted("%.0f transactions in %.0f s, %.1f changes each on average", tx.count, w.to.Sub(w.from).Seconds(), tx.changes/tx.count), ""
 }
 
 // writer writes content rows at a rate, in a transaction every 10 ms,
@@ -783,9 +822,10 @@ func (f *Freshness) report(res *report.Result, clients []*client, obs *observer,
 		// What bounds the personalizer's rate: its transactions' length
 		// and how many changes each carried (its loop commits one at a
 		// time).
-		if tx := win.txns; tx.count > 0 {
-			res.Add(report.F(label+": personalizer transaction, mean", 1000*tx.seconds/tx.count, "ms").
-				Noted("%.0f transactions in %.0f s, %.0f changes each on average", tx.count, win.to.Sub(win.from).Seconds(), tx.changes/tx.count))
+		if fig, missing := win.txnFigure(label); fig != nil {
+			res.Add(fig)
+		} else {
+			res.Missing = append(res.Missing, missing)
 		}
 		for _, f := range res.Figures[first:] {
 			f.Load = win.load // the phase's, not the whole scenario's
