@@ -71,10 +71,10 @@ func (r *reader) source(s *events.Source) {
 	s.Origin = enum(r, originSymbols)
 	s.DB = r.str()
 	s.Table = r.str()
-	s.LSN = uint64(r.long())
-	s.CommitLSN = uint64(r.long())
-	s.TxID = uint64(r.long())
-	s.Seq = r.long()
+	s.LSN = uint64(r.Long())
+	s.CommitLSN = uint64(r.Long())
+	s.TxID = uint64(r.Long())
+	s.Seq = r.Long()
 	s.CommitTime = r.time()
 }
 
@@ -119,7 +119,7 @@ func (r *reader) projection(p *events.ContentProjection) {
 	p.Section = r.str()
 	p.Tags = r.strs()
 	p.PublishedAt = r.optTime()
-	p.Version = r.long()
+	p.Version = r.Long()
 }
 
 // ---- ContentChange ----
@@ -177,7 +177,7 @@ func (r *reader) contentChange(c *events.ContentChange) {
 	c.Kind = r.str()
 	c.Title = r.str()
 	c.Summary = r.str()
-	if r.some() {
+	if r.Some() {
 		body := r.str()
 		c.Body = &body
 	}
@@ -188,12 +188,12 @@ func (r *reader) contentChange(c *events.ContentChange) {
 	c.Regions = r.strs()
 	c.URLPath = r.str()
 	c.SurrogateKeys = r.strs()
-	c.Version = r.long()
+	c.Version = r.Long()
 	c.PublishedAt = r.optTime()
-	c.Broadcast = r.boolean()
+	c.Broadcast = r.Boolean()
 	c.Channels = r.strs()
 	c.Attributes = r.strMap()
-	if r.some() {
+	if r.Some() {
 		b := new(events.ContentBefore)
 		b.Kind = r.str()
 		b.Title = r.str()
@@ -202,7 +202,7 @@ func (r *reader) contentChange(c *events.ContentChange) {
 		b.Locale = r.str()
 		b.URLPath = r.str()
 		b.SurrogateKeys = r.strs()
-		b.Version = r.long()
+		b.Version = r.Long()
 		b.Attributes = r.strMap()
 		c.Before = b
 	}
@@ -235,12 +235,12 @@ func (r *reader) userProfile(u *events.UserProfile) {
 	r.source(&u.Source)
 	r.trace(&u.Trace)
 	u.UserID = r.str()
-	u.Deleted = r.boolean()
+	u.Deleted = r.Boolean()
 	u.Locale = r.str()
 	u.Region = r.str()
 	u.Interests = array(r, minInterest, func(r *reader, in *events.Interest) {
 		in.Tag = r.str()
-		in.Weight = r.double()
+		in.Weight = r.Double()
 	})
 	u.Follows = r.strs()
 	u.Segments = r.strs()
@@ -278,11 +278,11 @@ func (r *reader) delivery(d *events.Delivery) {
 	d.UserID = r.str()
 	d.Channel = r.str()
 	r.projection(&d.Content)
-	d.Score = r.double()
+	d.Score = r.Double()
 	d.Reasons = array(r, minReason, func(r *reader, x *events.Reason) {
 		x.Rule = r.str()
 		x.Match = r.str()
-		x.Score = r.double()
+		x.Score = r.Double()
 	})
 	d.Deadline = r.optTime()
 }
@@ -324,11 +324,11 @@ func (r *reader) purgeAudit(p *events.PurgeAudit) {
 	p.ChangeEventIDs = r.strs()
 	p.Keys = r.strs()
 	p.URLs = r.strs()
-	p.Soft = r.boolean()
-	p.Attempts = int(r.int())
+	p.Soft = r.Boolean()
+	p.Attempts = int(r.Int())
 	p.Outcome = enum(r, outcomeSymbols)
-	p.StatusCode = int(r.int())
-	if r.some() {
+	p.StatusCode = int(r.Int())
+	if r.Some() {
 		p.Error = r.str()
 		r.lossy = r.lossy || p.Error == "" // the event reads as null
 	}
@@ -380,15 +380,15 @@ func (r *reader) rumBeacon(b *events.RumBeacon) {
 	b.Region = r.str()
 	b.Metrics = array(r, minVital, func(r *reader, m *events.WebVital) {
 		m.Name = enum(r, vitalSymbols)
-		m.Value = r.double()
-		m.Delta = r.double()
+		m.Value = r.Double()
+		m.Delta = r.Double()
 		m.Rating = enum(r, ratingSymbols)
 		m.NavigationType = enum(r, navSymbols)
 		m.ID = r.str()
 	})
 	b.SSELags = array(r, minLag, func(r *reader, l *events.SSELag) {
 		l.EventID = r.str()
-		l.LagMS = r.double()
+		l.LagMS = r.Double()
 	})
 }
 

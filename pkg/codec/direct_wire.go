@@ -9,14 +9,15 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/freshet/freshet/pkg/codec/avrowire"
 	"github.com/freshet/freshet/pkg/events"
 )
 
 // This file holds the Avro binary primitives of the direct path
 // (direct.go): a writer that appends values exactly as goavro's encoder
-// does, and a reader that accepts exactly what Decode accepts (scanValue's
-// checks, then goavro's), bounding every length and count by the bytes
-// left.
+// does, and a reader (on avrowire.Reader) that accepts exactly what Decode
+// accepts (scanValue's checks, then goavro's), bounding every length and
+// count by the bytes left.
 
 // writer appends the Avro binary encoding of values to b. ok turns false
 // when a value has no encoding (an enum symbol the schema does not have);
@@ -152,16 +153,15 @@ func symbolIndex[T ~string](symbols []T, v, def T) int {
 	return -1
 }
 
-// reader decodes Avro binary values from b, with the scanner's checks
-// (scan.go) and errors. The first error sticks: once err is set every
-// method returns a zero value without reading, so a decoder reads on and
-// checks err at the end (and in its loops).
+// reader decodes Avro binary values from a body into events, with the
+// scanner's checks (scan.go): an avrowire.Reader, whose first fault
+// sticks, so a decoder reads on and checks for it at the end (finish) and
+// in its loops.
 type reader struct {
-	scanner
-	// s is b as one string; decoded strings are cut from it, so a value
-	// costs one string allocation however many strings it holds.
-	s   string
-	err error
+	avrowire.Reader
+	// s is the body as one string; decoded strings are cut from it, so a
+	// value costs one string allocation however many strings it holds.
+	s string
 	// spare is room for the string arrays of the value, so that small
 	// ones share an allocation (strs).
 	spare []string
@@ -171,117 +171,42 @@ type reader struct {
 }
 
 func newReader(body []byte) *reader {
-	return &reader{scanner: scanner{b: body}, s: string(body)}
+	return &reader{Reader: avrowire.NewReader(body), s: string(body)}
 }
 
-func (r *reader) keep(err error) {
-	if err != nil && r.err == nil { // no store, and no write barrier, when nil
-		r.err = err
-	}
-}
-
-func (r *reader) fail(sentinel error, format string, args ...any) {
-	r.keep(fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...)))
-}
-
-// finish returns the first error, or ErrMalformed when bytes are left
-// after the value.
+// finish returns nil when the body held exactly the value read, else an
+// error that wraps ErrTruncated or ErrMalformed.
 func (r *reader) finish() error {
-	if r.err == nil && r.pos != len(r.b) {
-		r.fail(ErrMalformed, "%d bytes after the value", len(r.b)-r.pos)
+	if r.End() {
+		return nil
 	}
-	return r.err
-}
-
-func (r *reader) long() int64 {
-	if r.err != nil {
-		return 0
+	sentinel := ErrMalformed
+	switch r.Fault() {
+	case avrowire.Truncated:
+		sentinel = ErrTruncated
+	case avrowire.TrailingBytes:
+		return fmt.Errorf("%w: %d bytes after the value", sentinel, len(r.s)-r.Offset())
 	}
-	if r.pos < len(r.b) && r.b[r.pos] < 0x80 { // one byte: most lengths, counts and indexes
-		c := r.b[r.pos]
-		r.pos++
-		return int64(c>>1) ^ -int64(c&1)
-	}
-	v, err := r.scanner.long()
-	r.keep(err)
-	return v
-}
-
-func (r *reader) int() int32 {
-	if r.err != nil {
-		return 0
-	}
-	v, err := r.scanner.int()
-	r.keep(err)
-	return int32(v)
-}
-
-func (r *reader) boolean() bool {
-	if r.err != nil {
-		return false
-	}
-	if r.remaining() < 1 {
-		r.fail(ErrTruncated, "boolean at byte %d", r.pos)
-		return false
-	}
-	c := r.b[r.pos]
-	if c > 1 {
-		r.fail(ErrMalformed, "boolean byte %#x", c)
-		return false
-	}
-	r.pos++
-	return c == 1
-}
-
-func (r *reader) double() float64 {
-	if r.err != nil {
-		return 0
-	}
-	start := r.pos
-	if err := r.skip(8); err != nil {
-		r.keep(err)
-		return 0
-	}
-	return math.Float64frombits(binary.LittleEndian.Uint64(r.b[start:]))
+	return fmt.Errorf("%w: %v at byte %d", sentinel, r.Fault(), r.Offset())
 }
 
 func (r *reader) str() string {
-	n := r.long()
-	if r.err != nil {
-		return ""
-	}
-	start := r.pos
-	if err := r.skip(n); err != nil {
-		r.keep(err)
-		return ""
-	}
-	return r.s[start:r.pos]
+	n := len(r.Bytes())
+	end := r.Offset()
+	return r.s[end-n : end]
 }
 
 // time reads a timestamp-micros, converted as goavro converts it.
 func (r *reader) time() time.Time {
-	us := r.long()
-	if r.err != nil {
-		return time.Time{}
-	}
+	us := r.Long()
 	sec := us / 1e6
 	return time.Unix(sec, (us-sec*1e6)*1e3).UTC()
-}
-
-// some reads the branch index of a ["null", T] union: false for null, true
-// when a T follows.
-func (r *reader) some() bool {
-	i := r.long()
-	if r.err == nil && (i < 0 || i > 1) {
-		r.fail(ErrMalformed, "union index %d out of range", i)
-	}
-	return i == 1 && r.err == nil
 }
 
 // readOpt reads a ["null", record] union: nil for null, else the record as
 // read reads it.
 func readOpt[T any](r *reader, read func(*reader, *T)) *T {
-	if !r.some() {
+	if !r.Some() {
 		return nil
 	}
 	v := new(T)
@@ -293,7 +218,7 @@ func readOpt[T any](r *reader, read func(*reader, *T)) *T {
 // null. A timestamp that is the zero time itself is lossy, since the event
 // then reads as null.
 func (r *reader) optTime() time.Time {
-	if !r.some() {
+	if !r.Some() {
 		return time.Time{}
 	}
 	t := r.time()
@@ -304,7 +229,7 @@ func (r *reader) optTime() time.Time {
 // micros reads a long of microseconds as a Duration, which is lossy where
 // the Duration saturates.
 func (r *reader) micros() time.Duration {
-	us := r.long()
+	us := r.Long()
 	d := events.MicrosDuration(us)
 	r.lossy = r.lossy || d.Microseconds() != us
 	return d
@@ -312,48 +237,7 @@ func (r *reader) micros() time.Duration {
 
 // enum reads a symbol of an enum.
 func enum[T ~string](r *reader, symbols []T) T {
-	i := r.int()
-	if r.err != nil {
-		return ""
-	}
-	if i < 0 || int(i) >= len(symbols) {
-		r.fail(ErrMalformed, "enum index %d out of range", i)
-		return ""
-	}
-	return symbols[i]
-}
-
-// block reads the count of the next block of an array or map whose items
-// take at least itemMin (> 0) bytes each; 0 ends it (and is returned on
-// error). The count is checked against the bytes left, so what a caller
-// allocates for it is bounded by the input.
-func (r *reader) block(itemMin int) int {
-	n := r.long()
-	if r.err != nil || n == 0 {
-		return 0
-	}
-	if n < 0 {
-		if n == math.MinInt64 {
-			r.fail(ErrMalformed, "block count out of range")
-			return 0
-		}
-		n = -n
-		if size := r.long(); size < 0 {
-			r.fail(ErrMalformed, "negative block size %d", size)
-		}
-		if r.err != nil {
-			return 0
-		}
-	}
-	if n > goavro.MaxBlockCount {
-		r.fail(ErrMalformed, "block count %d exceeds %d", n, goavro.MaxBlockCount)
-		return 0
-	}
-	if n > int64(r.remaining()/itemMin) {
-		r.fail(ErrTruncated, "block of %d items at byte %d, %d bytes left", n, r.pos, r.remaining())
-		return 0
-	}
-	return int(n)
+	return symbols[r.Enum(len(symbols))]
 }
 
 // array reads an array whose items take at least itemMin bytes, item
@@ -362,7 +246,7 @@ func (r *reader) block(itemMin int) int {
 func array[T any](r *reader, itemMin int, item func(r *reader, v *T)) []T {
 	var out []T
 	for {
-		n := r.block(itemMin)
+		n := r.Block(itemMin)
 		if n == 0 {
 			return out
 		}
@@ -370,7 +254,7 @@ func array[T any](r *reader, itemMin int, item func(r *reader, v *T)) []T {
 		for range n {
 			out = append(out, *new(T))
 			item(r, &out[len(out)-1])
-			if r.err != nil {
+			if r.Failed() {
 				return nil
 			}
 		}
@@ -383,7 +267,7 @@ func array[T any](r *reader, itemMin int, item func(r *reader, v *T)) []T {
 func (r *reader) strs() []string {
 	var out []string
 	for {
-		n := r.block(1)
+		n := r.Block(1)
 		if n == 0 {
 			return out
 		}
@@ -396,7 +280,7 @@ func (r *reader) strs() []string {
 		for range n {
 			out = append(out, r.str())
 		}
-		if r.err != nil {
+		if r.Failed() {
 			return nil
 		}
 	}
@@ -407,7 +291,7 @@ func (r *reader) strs() []string {
 func (r *reader) strMap() map[string]string {
 	var m map[string]string
 	for {
-		n := r.block(2)
+		n := r.Block(2)
 		if n == 0 {
 			return m
 		}
@@ -416,11 +300,11 @@ func (r *reader) strMap() map[string]string {
 		}
 		for range n {
 			k, v := r.str(), r.str()
-			if r.err != nil {
+			if r.Failed() {
 				return nil
 			}
 			if _, dup := m[k]; dup {
-				r.fail(ErrMalformed, "map key %q twice", k)
+				r.Fail(avrowire.DuplicateKey)
 				return nil
 			}
 			m[k] = v

@@ -57,8 +57,10 @@
 // current compiled-in version of its event (by fingerprint, or a registry id
 // that maps to it) directly into the struct, with the same checks as
 // Decode: lengths and counts bounded by the bytes left, indexes in range,
-// duplicate map keys and trailing bytes refused. The strings of a decoded
-// event share one copy of the body. DecodeEvent then builds Decoded.Native
+// duplicate map keys and trailing bytes refused; it reads with
+// pkg/codec/avrowire, an allocation-free reader of Avro binary that
+// decoders outside this package can share. The strings of a decoded event
+// share one copy of the body. DecodeEvent then builds Decoded.Native
 // from the struct (ev.Native(), equal to what goavro decodes), which
 // DecodeTyped skips; the rare value whose native form the struct cannot
 // give back (a duration beyond time.Duration, a timestamp union holding the

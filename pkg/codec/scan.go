@@ -2,6 +2,8 @@ package codec
 
 import (
 	"fmt"
+
+	"github.com/freshet/freshet/pkg/codec/avrowire"
 )
 
 // Limits that keep decoding of outside bytes bounded.
@@ -40,24 +42,17 @@ func (s *scanner) remaining() int { return len(s.b) - s.pos }
 
 // varint reads a zig-zag varint of at most maxBytes bytes.
 func (s *scanner) varint(maxBytes int) (int64, error) {
-	var u uint64
-	var shift uint
-	for i := 0; ; i++ {
-		if s.pos >= len(s.b) {
-			return 0, fmt.Errorf("%w: varint at byte %d", ErrTruncated, s.pos)
-		}
-		if i >= maxBytes {
-			return 0, fmt.Errorf("%w: varint longer than %d bytes at byte %d", ErrMalformed, maxBytes, s.pos)
-		}
-		c := s.b[s.pos]
-		s.pos++
-		u |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			break
-		}
-		shift += 7
+	v, n := avrowire.Varint(s.b[s.pos:], maxBytes)
+	switch {
+	case n == 0:
+		s.pos = len(s.b)
+		return 0, fmt.Errorf("%w: varint at byte %d", ErrTruncated, s.pos)
+	case n < 0:
+		s.pos += maxBytes
+		return 0, fmt.Errorf("%w: varint longer than %d bytes at byte %d", ErrMalformed, maxBytes, s.pos)
 	}
-	return int64(u>>1) ^ -int64(u&1), nil
+	s.pos += n
+	return v, nil
 }
 
 func (s *scanner) long() (int64, error) { return s.varint(10) }
