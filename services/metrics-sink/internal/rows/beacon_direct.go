@@ -1,10 +1,8 @@
 package rows
 
 import (
-	"encoding/binary"
-	"math"
-
 	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/codec/avrowire"
 	"github.com/freshet/freshet/pkg/events"
 )
 
@@ -15,11 +13,10 @@ import (
 // written with the version of dev.freshet.events.RumBeacon it was written
 // for (beaconFingerprint, the codec's current version: DirectBeacon), and
 // is stricter than the codec: whatever it does not take (another framing
-// or version, bytes the codec would refuse, negative block counts, more
-// than maxDirectVitals vitals or maxDirectLags lags) it leaves to the
-// codec and Add, which then give the same row, or the error that sends
-// the record to the DLQ. FuzzAddBeaconValue holds the two paths to the
-// same rows.
+// or version, bytes the codec would refuse, more than maxDirectVitals
+// vitals or maxDirectLags lags) it leaves to the codec and Add, which then
+// give the same row, or the error that sends the record to the DLQ.
+// FuzzAddBeaconValue holds the two paths to the same rows.
 
 // beaconFingerprint is the fingerprint of the RumBeacon version
 // AddBeaconValue reads (schemas/avro). When the schema changes,
@@ -96,49 +93,49 @@ type beaconValue struct {
 // (array of WebVital: name, value, delta, rating, navigation_type, id),
 // sse_lags (array of SseLag: event_id, lag_ms).
 func (v *beaconValue) read(b []byte) bool {
-	w := wire{b: b}
+	w := avrowire.NewReader(b)
 	v.nVitals, v.nLags = 0, 0
-	v.eventID = w.bytes()
-	w.source()
-	w.trace()
-	v.receivedUS = w.long()
-	if w.union() { // client_time
-		w.long()
+	v.eventID = w.Bytes()
+	skipSource(&w)
+	skipTrace(&w)
+	v.receivedUS = w.Long()
+	if w.Some() { // client_time
+		w.Long()
 	}
-	w.bytes() // session_id
-	v.userHash = w.bytes()
-	v.route = w.bytes()
-	v.device = w.enum(len(deviceSymbols))
-	v.connection = w.bytes()
-	v.region = w.bytes()
+	w.Bytes() // session_id
+	v.userHash = w.Bytes()
+	v.route = w.Bytes()
+	v.device = w.Enum(len(deviceSymbols))
+	v.connection = w.Bytes()
+	v.region = w.Bytes()
 	const minVital, minLag = 1 + 8 + 8 + 1 + 1 + 1, 1 + 8
-	for n := w.block(minVital); n > 0; n = w.block(minVital) {
+	for n := w.Block(minVital); n > 0; n = w.Block(minVital) {
 		if v.nVitals+n > maxDirectVitals {
 			return false
 		}
 		for range n {
 			m := &v.vitals[v.nVitals]
-			m.name = w.enum(len(vitalSymbols))
-			m.value = w.double()
-			w.double() // delta
-			m.rating = w.enum(len(ratingSymbols))
-			m.nav = w.enum(len(navSymbols))
-			w.bytes() // id
+			m.name = w.Enum(len(vitalSymbols))
+			m.value = w.Double()
+			w.Double() // delta
+			m.rating = w.Enum(len(ratingSymbols))
+			m.nav = w.Enum(len(navSymbols))
+			w.Bytes() // id
 			v.nVitals++
 		}
 	}
-	for n := w.block(minLag); n > 0; n = w.block(minLag) {
+	for n := w.Block(minLag); n > 0; n = w.Block(minLag) {
 		if v.nLags+n > maxDirectLags {
 			return false
 		}
 		for range n {
 			l := &v.lags[v.nLags]
-			l.id = w.bytes()
-			l.ms = w.double()
+			l.id = w.Bytes()
+			l.ms = w.Double()
 			v.nLags++
 		}
 	}
-	return !w.bad && w.pos == len(b)
+	return w.End()
 }
 
 // addValue appends the row of v, as add does for the event.
@@ -189,41 +186,30 @@ func isHash(b []byte) bool {
 	return true
 }
 
-// source skips a ["null", Source] union: origin, db, table, lsn,
+// skipSource skips a ["null", Source] union: origin, db, table, lsn,
 // commit_lsn, txid, seq, commit_time.
-func (w *wire) source() {
-	if w.union() {
-		w.enum(8)
-		w.bytes()
-		w.bytes()
+func skipSource(w *avrowire.Reader) {
+	if w.Some() {
+		w.Enum(8)
+		w.Bytes()
+		w.Bytes()
 		for range 5 {
-			w.long()
+			w.Long()
 		}
 	}
 }
 
-// trace skips a ["null", Trace] union: committed_at, produced_at, stages
-// (array of name, at).
-func (w *wire) trace() {
-	if w.union() {
-		w.long()
-		w.long()
-		for n := w.block(2); n > 0; n = w.block(2) {
+// skipTrace skips a ["null", Trace] union: committed_at, produced_at,
+// stages (array of name, at).
+func skipTrace(w *avrowire.Reader) {
+	if w.Some() {
+		w.Long()
+		w.Long()
+		for n := w.Block(2); n > 0; n = w.Block(2) {
 			for range n {
-				w.bytes()
-				w.long()
+				w.Bytes()
+				w.Long()
 			}
 		}
 	}
-}
-
-// double reads a double.
-func (w *wire) double() float64 {
-	if w.bad || len(w.b)-w.pos < 8 {
-		w.bad = true
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(w.b[w.pos:]))
-	w.pos += 8
-	return v
 }

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/freshet/freshet/pkg/codec"
+	"github.com/freshet/freshet/pkg/codec/avrowire"
 	"github.com/freshet/freshet/pkg/events"
 )
 
@@ -16,10 +17,12 @@ import (
 // version of dev.freshet.events.LatencySample it was written for
 // (latencyFingerprint, the codec's current version: DirectLatency), and is
 // stricter than the codec: whatever it does not take (another framing or
-// version, bytes the codec would refuse, negative block counts, more than
-// maxDirectLabels labels) it leaves to the codec and Add, which then give
-// the same row, or the error that sends the record to the DLQ.
-// FuzzAddLatencyValue holds the two paths to the same rows.
+// version, bytes the codec would refuse, more than maxDirectLabels
+// labels) it leaves to the codec and Add, which then give the same row, or
+// the error that sends the record to the DLQ. It reads with
+// pkg/codec/avrowire, as the codec's direct decoder does, so the two
+// refuse the same bytes. FuzzAddLatencyValue holds the two paths to the
+// same rows.
 
 // latencyFingerprint is the fingerprint of the LatencySample version
 // AddLatencyValue reads (schemas/avro). When the schema changes,
@@ -69,42 +72,42 @@ type latencyValue struct {
 // subject_event_id, service, instance, stage, duration_us, at (timestamp-
 // micros), labels (map of strings).
 func (v *latencyValue) read(b []byte) bool {
-	w := wire{b: b}
-	v.eventID = w.bytes()
-	if w.union() { // Source
-		w.enum(8) // origin
-		w.bytes() // db
-		w.bytes() // table
+	w := avrowire.NewReader(b)
+	v.eventID = w.Bytes()
+	if w.Some() { // Source
+		w.Enum(8) // origin
+		w.Bytes() // db
+		w.Bytes() // table
 		for range 4 {
-			w.long() // lsn, commit_lsn, txid, seq
+			w.Long() // lsn, commit_lsn, txid, seq
 		}
-		v.committedUS, v.committed = w.long(), true
+		v.committedUS, v.committed = w.Long(), true
 	}
-	if w.union() { // Trace
-		committed := w.long()
-		w.long() // produced_at
-		for n := w.block(2); n > 0; n = w.block(2) {
+	if w.Some() { // Trace
+		committed := w.Long()
+		w.Long() // produced_at
+		for n := w.Block(2); n > 0; n = w.Block(2) {
 			for range n {
-				w.bytes() // stage name
-				w.long()  // stage at
+				w.Bytes() // stage name
+				w.Long()  // stage at
 			}
 		}
 		if !v.committed {
 			v.committedUS, v.committed = committed, true
 		}
 	}
-	v.subject = w.bytes()
-	v.service = w.bytes()
-	v.instance = w.bytes()
-	v.stage = w.bytes()
-	v.durationUS = w.long()
-	v.atUS = w.long()
-	for n := w.block(2); n > 0; n = w.block(2) {
+	v.subject = w.Bytes()
+	v.service = w.Bytes()
+	v.instance = w.Bytes()
+	v.stage = w.Bytes()
+	v.durationUS = w.Long()
+	v.atUS = w.Long()
+	for n := w.Block(2); n > 0; n = w.Block(2) {
 		if v.n+n > maxDirectLabels {
 			return false
 		}
 		for range n {
-			k, val := w.bytes(), w.bytes()
+			k, val := w.Bytes(), w.Bytes()
 			for i := range v.n {
 				if string(v.keys[i]) == string(k) {
 					return false // the codec refuses a key given twice
@@ -114,7 +117,7 @@ func (v *latencyValue) read(b []byte) bool {
 			v.n++
 		}
 	}
-	return !w.bad && w.pos == len(b)
+	return w.End()
 }
 
 // addValue appends the row of v, as add does for the event.
@@ -176,82 +179,6 @@ func allowedLabel(k []byte) string {
 func avroTime(us int64) time.Time {
 	sec := us / 1e6
 	return time.Unix(sec, (us-sec*1e6)*1e3).UTC()
-}
-
-// wire reads Avro binary with pkg/codec's checks, or stricter ones; bad
-// sticks once set, and reads then return zero values.
-type wire struct {
-	b   []byte
-	pos int
-	bad bool
-}
-
-// varint reads a zig-zag varint of at most maxBytes bytes.
-func (w *wire) varint(maxBytes int) int64 {
-	var u uint64
-	var shift uint
-	for i := 0; ; i++ {
-		if w.bad || w.pos >= len(w.b) || i >= maxBytes {
-			w.bad = true
-			return 0
-		}
-		c := w.b[w.pos]
-		w.pos++
-		u |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			break
-		}
-		shift += 7
-	}
-	return int64(u>>1) ^ -int64(u&1)
-}
-
-func (w *wire) long() int64 { return w.varint(10) }
-
-// enum reads the index of a symbol of an enum of n symbols (0 once bad).
-func (w *wire) enum(n int) int {
-	i := w.varint(5)
-	if i < 0 || i >= int64(n) {
-		w.bad = true
-		return 0
-	}
-	return int(i)
-}
-
-// bytes reads a string, as the bytes of the value it is.
-func (w *wire) bytes() []byte {
-	n := w.long()
-	if w.bad || n < 0 || n > int64(len(w.b)-w.pos) {
-		w.bad = true
-		return nil
-	}
-	s := w.b[w.pos : w.pos+int(n)]
-	w.pos += int(n)
-	return s
-}
-
-// union reads the branch of a ["null", T] union: true when a T follows.
-func (w *wire) union() bool {
-	switch w.long() {
-	case 0:
-		return false
-	case 1:
-		return !w.bad
-	}
-	w.bad = true
-	return false
-}
-
-// block reads the count of the next block of an array or map whose items
-// take at least itemMin bytes; 0 ends it, and is returned once bad. A
-// negative count (a block with its size) is left to the codec.
-func (w *wire) block(itemMin int) int {
-	n := w.long()
-	if w.bad || n < 0 || n > int64((len(w.b)-w.pos)/itemMin) {
-		w.bad = true
-		return 0
-	}
-	return int(n)
 }
 
 // arena holds the strings of a batch's rows, copied out of the record
