@@ -1,6 +1,7 @@
 package sink_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -221,8 +222,13 @@ func TestMalformedRecordToDLQ(t *testing.T) {
 		t.Errorf("dlq_records of the latency topic: %d", n)
 	}
 	dead := readAll(t, e.kt.Seeds, kafka.DLQTopic(e.topics.Latency), 2)
+	// The values are the records' own (the sink recycles a record's
+	// memory once taken: a dead letter is a copy).
 	if string(dead[0].Value) != "not avro" {
 		t.Errorf("first dead letter: %q", dead[0].Value)
+	}
+	if !bytes.Equal(dead[1].Value, wrong) {
+		t.Errorf("second dead letter: %q, want the record's value %q", dead[1].Value, wrong)
 	}
 	for _, r := range dead {
 		if header(r, kafka.HeaderError) == "" || header(r, kafka.HeaderTopic) != e.topics.Latency {
