@@ -314,7 +314,7 @@ func (t *purgeTable) add(s *Set, e *events.PurgeAudit) {
 	t.soft.add(soft)
 	t.attempts.add(uint32(max(e.Attempts, 0)))
 	t.status.add(uint16(min(max(e.StatusCode, 0), 65535)))
-	t.errText.add(scrub(s, e.Error))
+	t.errText.add(scrub(s, e.Error, MaxError))
 	t.keyCount.add(uint32(len(e.Keys)))
 	t.urlCount.add(uint32(len(e.URLs)))
 	t.changes.add(e.ChangeEventIDs)
@@ -478,9 +478,9 @@ func (t *dlqTable) add(s *Set, topic string, h map[string]string, recordTime tim
 	if src == "" {
 		src = strings.TrimSuffix(topic, ".dlq")
 	}
-	t.source.add(clean(src, 256))
-	t.component.add(clean(h["freshet.dlq.component"], 256))
-	t.errText.add(scrub(s, h["freshet.dlq.error"]))
+	t.source.add(scrub(s, src, 256))
+	t.component.add(scrub(s, h["freshet.dlq.component"], 256))
+	t.errText.add(scrub(s, h["freshet.dlq.error"], MaxError))
 }
 
 // MaxError bounds the error texts kept.
@@ -488,16 +488,23 @@ const MaxError = 512
 
 var ipRe = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b|\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\]?`)
 
-// scrub masks IP addresses in an error text and bounds its length.
-func scrub(s *Set, text string) string {
-	out := ipRe.ReplaceAllStringFunc(text, func(m string) string {
+// scrub masks IP addresses in a free text (an error, a name read from a
+// header) and bounds it to n bytes. Invalid UTF-8 is dropped first: dropped
+// after, it could join the pieces of an address ("10\xea.0.0.1"). A text cut
+// to n loses its trailing run of address characters, which the cut could
+// have turned into an address ("10.1.2.345" into "10.1.2.3").
+func scrub(s *Set, text string, n int) string {
+	out := ipRe.ReplaceAllStringFunc(strings.ToValidUTF8(text, ""), func(m string) string {
 		if !isIP(strings.Trim(m, "[]")) {
 			return m
 		}
 		s.Minimized++
 		return "<ip>"
 	})
-	return clean(out, MaxError)
+	if len(out) <= n {
+		return out
+	}
+	return strings.TrimRightFunc(clean(out, n), func(r rune) bool { return strings.ContainsRune("0123456789abcdefABCDEF.:[]%", r) })
 }
 
 // clean cuts s to at most n bytes at a rune boundary and drops invalid
