@@ -111,7 +111,7 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Result {
 	ctx, cancel := b.Context(ctx)
 	defer cancel()
 	if env.Stack != nil {
-		res.SettleSeconds = env.settle(ctx)
+		res.SettleSeconds = env.Settle(ctx)
 	}
 	fmt.Fprintf(env.Out, "== %s: %s (at most %s)\n", sc.Name(), sc.Title(), b.Duration)
 	load := stats.StartLoadSampler(time.Second)
@@ -182,11 +182,11 @@ func newGet(ctx context.Context, url string) (*http.Request, error) {
 	return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 }
 
-// settle waits, before a scenario, until the stack is idle (its processes,
-// not this one, use under 0.3 of a core for two seconds running), so that
-// one scenario's backlog is not measured in the next; at most 2 minutes.
-// It returns how long it waited.
-func (e *Env) settle(ctx context.Context) float64 {
+// Settle waits until the stack is idle (its processes, not this one, use
+// under 0.3 of a core for two seconds running), so that one backlog is not
+// measured in what follows: before every scenario, and within one between
+// its phases; at most 2 minutes. It returns how long it waited.
+func (e *Env) Settle(ctx context.Context) float64 {
 	start := time.Now()
 	quiet := 0
 	prev := e.Stack.CPU()
