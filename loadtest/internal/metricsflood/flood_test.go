@@ -274,3 +274,57 @@ func TestRawInClickHouse(t *testing.T) {
 		t.Errorf("%d lt_raw_ tables left after the run", left)
 	}
 }
+
+// TestRowTraceRate: the sustained rate is taken between the first counts
+// that saw 10% and 90% of the flood, past the rows there before; the
+// start and the tail do not weigh in.
+func TestRowTraceRate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const before, want = 500, 1000
+	trace := rowTrace{
+		{at(0), 500},     // nothing yet: the pipeline's start
+		{at(900), 500},   //
+		{at(1000), 650},  // 15%: the first at or past 10%
+		{at(1200), 900},  // 40%
+		{at(1500), 1400}, // 90%: the first at or past it
+		{at(1600), 1450},
+		{at(2600), 1500}, // the last partial batch, a second later
+	}
+	got, ok := trace.rate(before, want, 0.1, 0.9)
+	if !ok || got != 1500 { // (1400-650) rows in 0.5 s
+		t.Fatalf("rate = %v, %v; want 1500 rows/s", got, ok)
+	}
+	// The whole-run figure for the same trace, for contrast: 1000 rows
+	// in 2.6 s.
+	if whole := perSecond(want, t0, at(2600)); whole > 400 {
+		t.Fatalf("whole-run rate %v", whole)
+	}
+	for name, tr := range map[string]rowTrace{
+		"never 90%":          trace[:4],
+		"empty":              nil,
+		"a count below":      {{at(0), 10}, {at(10), 20}},
+		"one count for both": {{at(0), 500}, {at(100), 1500}},
+	} {
+		if r, ok := tr.rate(before, want, 0.1, 0.9); ok {
+			t.Errorf("%s: rate %v, want none", name, r)
+		}
+	}
+
+	// counting records what the counter returns, not its errors.
+	var rec rowTrace
+	n := uint64(0)
+	count := rec.counting(func(context.Context) (uint64, error) {
+		n += 10
+		if n == 20 {
+			return 0, errors.New("down")
+		}
+		return n, nil
+	})
+	for range 3 {
+		count(context.Background())
+	}
+	if len(rec) != 2 || rec[0].n != 10 || rec[1].n != 30 {
+		t.Fatalf("trace %+v, want counts 10 and 30", rec)
+	}
+}
