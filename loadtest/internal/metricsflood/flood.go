@@ -224,7 +224,7 @@ func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Co
 	}
 	env.Logf("flood produced in %.1f s with the sink paused; resuming it and waiting for the rows in ClickHouse", time.Since(tp).Seconds())
 	var trace rowTrace
-	rate, err := fromResume(ctx, resume, trace.counting(count), before, want, 100*time.Millisecond, 3*time.Minute, &got)
+	rate, err := fromResume(ctx, resume, trace.counting(count), before, want, 25*time.Millisecond, 3*time.Minute, &got)
 	if err != nil {
 		return sinkRun{}, err
 	}
