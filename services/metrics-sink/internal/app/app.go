@@ -145,6 +145,7 @@ func run(ctx context.Context) error {
 		BatchInterval:  sc.BatchInterval,
 		MaxBackoff:     sc.MaxBackoff,
 		FetchMaxBytes:  int32(sc.FetchMaxBytes),
+		FetchMaxWait:   sc.FetchMaxWait,
 		RetentionDays:  sc.RetentionDays,
 		SessionTimeout: sc.SessionTimeout,
 		EnsureTopics:   sc.EnsureTopics,

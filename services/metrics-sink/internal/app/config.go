@@ -89,6 +89,8 @@ type Sink struct {
 	MaxBackoff time.Duration `env:"MAX_BACKOFF" default:"30s" help:"Longest wait between two attempts at an insert while ClickHouse is unavailable (exponential from 200ms)."`
 	// FetchMaxBytes bounds a fetch response. Default 4MiB.
 	FetchMaxBytes config.ByteSize `env:"FETCH_MAX_BYTES" default:"4MiB" help:"Largest fetch response: bounds what the Kafka client buffers while ClickHouse is unavailable."`
+	// FetchMaxWait is how long a fetch waits for data. Default 250ms.
+	FetchMaxWait time.Duration `env:"FETCH_MAX_WAIT" default:"250ms" help:"Longest wait of a fetch at the broker for a quarter of FETCH_MAX_BYTES before it returns what there is: fewer, larger fetches for the broker to serve; at most this much added to a row's wait."`
 	// SessionTimeout is how long the group waits for a crashed instance.
 	// Default 10s.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT" default:"10s" help:"How long the group waits for a silent (crashed) instance before its partitions move to the others (at least the broker's minimum, 6s on Kafka)."`
@@ -118,6 +120,9 @@ func (s *Sink) Validate() error {
 	}
 	if s.FetchMaxBytes < 64*config.KiB || s.FetchMaxBytes > 1<<30 {
 		return config.FieldErrorf("FetchMaxBytes", "must be between 64KiB and 1GiB")
+	}
+	if s.FetchMaxWait < 10*time.Millisecond || s.FetchMaxWait > 10*time.Second {
+		return config.FieldErrorf("FetchMaxWait", "must be between 10ms (the Kafka client's least) and 10s")
 	}
 	if s.SessionTimeout < time.Second {
 		return config.FieldErrorf("SessionTimeout", "must be at least 1s")

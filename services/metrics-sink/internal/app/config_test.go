@@ -21,6 +21,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"FRESHET_SINK_BATCH_ROWS":      "0",
 		"FRESHET_SINK_RETENTION_DAYS":  "0",
 		"FRESHET_SINK_FETCH_MAX_BYTES": "1KiB",
+		"FRESHET_SINK_FETCH_MAX_WAIT":  "1ms",
 		"FRESHET_CLICKHOUSE_ADDR":      "clickhouse",
 		"FRESHET_CLICKHOUSE_DATABASE":  "free-shet",
 		"FRESHET_SINK_BATCH_INTERVAL":  "soon",

@@ -44,6 +44,9 @@ type Config struct {
 	// FetchMaxBytes bounds a fetch response, hence what the client buffers
 	// while the loop waits for ClickHouse. Zero means 16 MiB.
 	FetchMaxBytes int32
+	// FetchMaxWait is how long a fetch waits at the broker for a quarter of
+	// FetchMaxBytes before it returns what there is. Zero means 250ms.
+	FetchMaxWait time.Duration
 	// SessionTimeout is how long the group waits for a silent member
 	// before its partitions move. Zero means 10s.
 	SessionTimeout time.Duration
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = 16 << 20
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 250 * time.Millisecond
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 10 * time.Second
