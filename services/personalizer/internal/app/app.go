@@ -62,6 +62,7 @@ func run(ctx context.Context) error {
 		MaxChangesPerTransaction:    pc.MaxChangesPerTransaction,
 		MaxDeliveriesPerTransaction: pc.MaxDeliveriesPerTransaction,
 		PollWait:                    pc.PollWait,
+		MinTransactionInterval:      pc.MinTransactionInterval,
 		EnsureTopics:                pc.EnsureTopics,
 	}
 	log.Info("starting", zap.Object("kafka", ecfg.Kafka), zap.String("group", ecfg.Group),

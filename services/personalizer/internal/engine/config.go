@@ -44,6 +44,12 @@ type Config struct {
 	// PollWait is how long an idle loop waits for a change before it looks
 	// at profiles and rebalances again. Zero means 50ms.
 	PollWait time.Duration
+	// MinTransactionInterval spaces the starts of two transactions: the
+	// changes that come meanwhile wait and go in the next one. Every
+	// transaction costs the broker several requests and a marker per
+	// partition, whatever it holds; unspaced, the loop ran a hundred a
+	// second at any rate. Zero: none.
+	MinTransactionInterval time.Duration
 	// EnsureTopics creates the topics that do not exist, with the
 	// pipeline's settings, and refuses incompatible existing ones.
 	EnsureTopics bool

@@ -445,6 +445,41 @@ func TestDeliveriesBoundCarriesChangesOver(t *testing.T) {
 	}
 }
 
+// Changes that come within MinTransactionInterval of a transaction's start
+// wait and go in the next one: 30 changes produced one by one over about
+// 300 ms make a few transactions, not one each, and every change reaches
+// its users once.
+func TestMinTransactionIntervalBatchesChanges(t *testing.T) {
+	e := newEnv(t, 3, 2)
+	e.cfg.MinTransactionInterval = 250 * time.Millisecond
+	in := e.start("a")
+	e.prod.Profiles(profile("u0", "hot"), profile("u1", "hot"))
+	waitFor(t, func() bool { return testenv.Metric(t, in.reg, "freshet_personalizer_profiles") == 2 }, "the profiles")
+	txns := testenv.Metric(t, in.reg, "freshet_personalizer_transactions_total")
+	start := time.Now()
+	var cs []events.ContentChange
+	for i := range 30 {
+		c := change(fmt.Sprint("c", i), 1, "hot")
+		cs = append(cs, c)
+		e.prod.Changes(c)
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.caughtUp()
+	took := time.Since(start)
+
+	got := recipients(e.deliveries())
+	for _, c := range cs {
+		if id := events.ID("test-change", c.ContentID, "1"); fmt.Sprint(got[id]) != "[u0 u1]" {
+			t.Errorf("%s reached %v, want u0 and u1 once each", c.ContentID, got[id])
+		}
+	}
+	// One transaction per started 250 ms of the run, and the first.
+	limit := float64(took/(250*time.Millisecond)) + 2
+	if n := testenv.Metric(t, in.reg, "freshet_personalizer_transactions_total") - txns; n > limit {
+		t.Errorf("30 changes over %s went in %.0f transactions; spaced by 250ms, at most %.0f", took.Round(time.Millisecond), n, limit)
+	}
+}
+
 // A schema registry that does not answer is no fault of the records: a
 // change it holds up aborts the transaction and is read again once the
 // registry is back (not dead-lettered), and a restore waits for it rather
