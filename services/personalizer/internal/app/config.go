@@ -36,7 +36,7 @@ type Personalizer struct {
 	// PollWait is how long an idle loop waits for a change. Default 50ms.
 	PollWait time.Duration `env:"POLL_WAIT" default:"50ms" help:"How long an idle loop waits for a content change before looking at profiles and rebalances again."`
 	// MinTransactionInterval spaces transactions. Default 12ms.
-	MinTransactionInterval time.Duration `env:"MIN_TRANSACTION_INTERVAL" default:"12ms" help:"Least time between the starts of two transactions: the changes that come meanwhile go in the next one. Fewer, larger transactions cost the broker less (each is several requests and a marker per partition) for at most this much added latency; 0: none."`
+	MinTransactionInterval time.Duration `env:"MIN_TRANSACTION_INTERVAL" default:"12ms" help:"Spacing of transactions: a fetch of changes waits this long at the broker (unless a megabyte is there) and the changes that came meanwhile go in one transaction. Fewer fetches and transactions cost the broker less (a transaction is several requests and a marker per partition) for at most this much added latency; 0: none, else at least 10ms."`
 	// EnsureTopics creates missing topics with the pipeline's settings.
 	// Default true.
 	EnsureTopics bool `env:"ENSURE_TOPICS" default:"true" help:"Create missing topics (content.changes, user.profiles, content.deliveries, pipeline.latency and the DLQs) with the pipeline's settings; refuse incompatible existing ones."`
@@ -58,8 +58,8 @@ func (p *Personalizer) Validate() error {
 	if p.PollWait <= 0 {
 		return config.FieldErrorf("PollWait", "must be positive")
 	}
-	if p.MinTransactionInterval < 0 || p.MinTransactionInterval > time.Second {
-		return config.FieldErrorf("MinTransactionInterval", "must be between 0 and 1s")
+	if p.MinTransactionInterval != 0 && (p.MinTransactionInterval < 10*time.Millisecond || p.MinTransactionInterval > time.Second) {
+		return config.FieldErrorf("MinTransactionInterval", "must be 0 (none) or between 10ms (the Kafka client's least fetch wait) and 1s")
 	}
 	if p.SessionTimeout < time.Second {
 		return config.FieldErrorf("SessionTimeout", "must be at least 1s")

@@ -308,12 +308,21 @@ func (e *Engine) repositionContent() error {
 			offsets[c] = kgo.NewOffset().At(low)
 		}
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, e.opts...),
+	fetch := []kgo.Opt{kgo.FetchMaxWait(max(e.cfg.PollWait, 10*time.Millisecond))} // franz-go's minimum
+	if e.cfg.MinTransactionInterval > 0 {
+		// Transactions are spaced by their fetches: the broker holds a
+		// fetch until the interval has passed (or a megabyte waits), and
+		// returns every change that came meanwhile at once. Waiting in
+		// the loop instead left all but the first change of a window to
+		// the next fetch, and polling through the window fetched each
+		// few changes on their own (more requests for the broker).
+		fetch = []kgo.Opt{kgo.FetchMaxWait(max(e.cfg.MinTransactionInterval, 10*time.Millisecond)), kgo.FetchMinBytes(1 << 20)}
+	}
+	cl, err := kgo.NewClient(append(append(append([]kgo.Opt{}, e.opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Content: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(max(e.cfg.PollWait, 10*time.Millisecond)), // franz-go's minimum
-	)...)
+	), fetch...)...)
 	if err != nil {
 		return fmt.Errorf("engine: content consumer: %w", err)
 	}

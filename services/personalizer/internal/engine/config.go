@@ -44,11 +44,13 @@ type Config struct {
 	// PollWait is how long an idle loop waits for a change before it looks
 	// at profiles and rebalances again. Zero means 50ms.
 	PollWait time.Duration
-	// MinTransactionInterval spaces the starts of two transactions: the
-	// changes that come meanwhile wait and go in the next one. Every
-	// transaction costs the broker several requests and a marker per
-	// partition, whatever it holds; unspaced, the loop ran a hundred a
-	// second at any rate. Zero: none.
+	// MinTransactionInterval spaces transactions: the content consumer's
+	// fetch waits at the broker this long (at least 10ms, the client's
+	// least) unless a megabyte of changes is there, and the changes that
+	// came meanwhile go in one transaction. Every fetch and every
+	// transaction costs the broker requests (a transaction several, and a
+	// marker per partition), whatever they hold; unspaced, the loop ran
+	// about a hundred of each a second at any rate. Zero: none.
 	MinTransactionInterval time.Duration
 	// EnsureTopics creates the topics that do not exist, with the
 	// pipeline's settings, and refuses incompatible existing ones.

@@ -56,8 +56,6 @@ type Engine struct {
 	// could not be decoded for now (doubling to 5s; 0 after a commit).
 	retryWait  time.Duration
 	hitScratch []scoring.Hit
-	// lastTxn is when the last transaction began (MinTransactionInterval).
-	lastTxn time.Time
 }
 
 // partState is what the engine knows of one owned user.profiles partition.

@@ -31,15 +31,6 @@ const maxProfilesPerTransaction = 10000
 // step polls changes and profiles and, when there is anything, processes
 // them in one transaction.
 func (e *Engine) step(ctx context.Context) error {
-	// Changes wait out the spacing of transactions before they are polled,
-	// so that the next transaction takes all of them.
-	if w := e.lastTxn.Add(e.cfg.MinTransactionInterval).Sub(e.now()); w > 0 {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(w):
-		}
-	}
 	var changes []*kgo.Record
 	profileWait := e.cfg.PollWait
 	switch {
@@ -137,7 +128,6 @@ func (t *txn) toDLQ(r *kgo.Record, reason error) {
 // in-memory progress back and rewinds the content consumer.
 func (e *Engine) transact(parent context.Context, changes, profs []*kgo.Record) error {
 	start := e.now()
-	e.lastTxn = start
 	// A shutdown lets the batch under way finish: the transaction runs on a
 	// context of its own, bounded by the transaction timeout.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), e.cfg.TransactionTimeout)
