@@ -318,11 +318,13 @@ func (e *Engine) repositionContent() error {
 		// few changes on their own (more requests for the broker).
 		fetch = []kgo.Opt{kgo.FetchMaxWait(max(e.cfg.MinTransactionInterval, 10*time.Millisecond)), kgo.FetchMinBytes(1 << 20)}
 	}
-	cl, err := kgo.NewClient(append(append(append([]kgo.Opt{}, e.opts...),
+	opts := append([]kgo.Opt{}, e.opts...)
+	opts = append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.cfg.Topics.Content: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	), fetch...)...)
+	)
+	cl, err := kgo.NewClient(append(opts, fetch...)...)
 	if err != nil {
 		return fmt.Errorf("engine: content consumer: %w", err)
 	}
