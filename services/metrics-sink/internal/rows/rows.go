@@ -504,7 +504,7 @@ func scrub(s *Set, text string, n int) string {
 	if len(out) <= n {
 		return out
 	}
-	return strings.TrimRightFunc(clean(out, n), func(r rune) bool { return strings.ContainsRune("0123456789abcdefABCDEF.:[]%", r) })
+	return strings.TrimRightFunc(clean(out, n), func(r rune) bool { return r < utf8.RuneSelf && addrByte(byte(r)) })
 }
 
 // clean cuts s to at most n bytes at a rune boundary and drops invalid
@@ -544,10 +544,16 @@ func ipChars(s string) bool {
 		switch c := s[i]; {
 		case c == '%':
 			return true
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':', c == '[', c == ']':
-		default:
+		case !addrByte(c):
 			return false
 		}
 	}
 	return true
+}
+
+// addrByte reports whether c can be part of an IP address as text, with
+// its port or zone: hex digits, '.', ':', '[', ']' and '%'.
+func addrByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' ||
+		c == '.' || c == ':' || c == '[' || c == ']' || c == '%'
 }
