@@ -143,7 +143,7 @@ func (f *Flood) events(run string) ([]*events.LatencySample, []*events.RumBeacon
 
 // sinkRun is what throughSink measured.
 type sinkRun struct {
-	rate      float64 // rows/s from the sink's resume to the count that saw the last row
+	rate      float64 // rows/s from the sink's resume to the count that saw the last row (rowTrace.since)
 	sustained float64 // rows/s from 10% to 90% of the rows stored (rowTrace.rate)
 	peakKiB   int64   // the sink's peak RSS
 }
@@ -224,7 +224,7 @@ func (f *Flood) throughSink(ctx context.Context, env *scenario.Env, ch driver.Co
 	}
 	env.Logf("flood produced in %.1f s with the sink paused; resuming it and waiting for the rows in ClickHouse", time.Since(tp).Seconds())
 	var trace rowTrace
-	rate, err := fromResume(ctx, resume, trace.counting(count), before, want, 25*time.Millisecond, 3*time.Minute, &got)
+	rate, err := fromResume(ctx, resume, count, &trace, before, want, 25*time.Millisecond, 3*time.Minute, &got)
 	if err != nil {
 		return sinkRun{}, err
 	}
@@ -268,24 +268,34 @@ func (t *rowTrace) counting(count rowCounter) rowCounter {
 // interval), which in a flood of a second or two weigh as much as the
 // rows. False when the trace does not hold both, or no time passed.
 func (t rowTrace) rate(before, want uint64, lo, hi float64) (float64, bool) {
-	var a, b *rowCount
-	for i := range t {
-		c := &t[i]
-		if c.n < before {
-			continue
-		}
-		if a == nil && float64(c.n-before) >= lo*float64(want) {
-			a = c
-		}
-		if float64(c.n-before) >= hi*float64(want) {
-			b = c
-			break
-		}
-	}
-	if a == nil || b == nil || !b.at.After(a.at) {
+	a, okA := t.reached(before, lo*float64(want))
+	b, okB := t.reached(before, hi*float64(want))
+	if !okA || !okB || !b.at.After(a.at) {
 		return 0, false
 	}
 	return perSecond(b.n-a.n, a.at, b.at), true
+}
+
+// since is the rate from start to the last row: rows/s of n rows past
+// before, over the time from start to the first count that saw them all.
+// Zero when no count saw them, or no time passed.
+func (t rowTrace) since(start time.Time, before, n uint64) float64 {
+	c, ok := t.reached(before, float64(n))
+	if !ok {
+		return 0
+	}
+	return perSecond(n, start, c.at)
+}
+
+// reached returns the first count in t that saw at least n rows past
+// before (a count below before saw none); false when no count did.
+func (t rowTrace) reached(before uint64, n float64) (rowCount, bool) {
+	for _, c := range t {
+		if c.n >= before && float64(c.n-before) >= n {
+			return c, true
+		}
+	}
+	return rowCount{}, false
 }
 
 // tableRows counts the rows of latency_samples and rum_beacons.
@@ -302,39 +312,38 @@ func tableRows(ch driver.Conn) rowCounter {
 	}
 }
 
-// fromResume resumes the paused sink and waits for its rows (awaitRows);
-// returns rows/s from the resume to the count that saw the last of them.
-func fromResume(ctx context.Context, resume func(), count rowCounter, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) (float64, error) {
+// fromResume resumes the paused sink and waits for its rows (awaitRows),
+// recording every count in trace; returns rows/s from the resume to the
+// count that saw the last of them (trace.since), the last row's arrival
+// to within a poll.
+func fromResume(ctx context.Context, resume func(), count rowCounter, trace *rowTrace, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) (float64, error) {
 	resumed := time.Now()
 	resume()
-	last, err := awaitRows(ctx, count, before, want, poll, limit, got)
-	if err != nil {
+	if err := awaitRows(ctx, trace.counting(count), before, want, poll, limit, got); err != nil {
 		return 0, err
 	}
-	return perSecond(got.Load(), resumed, last), nil
+	return trace.since(resumed, before, got.Load()), nil
 }
 
 // awaitRows counts rows every poll, for at most limit, until want more
-// than before are counted. got holds the rows counted past before (read
-// it for progress); a count below before (rows removed meanwhile) is none.
-// It returns when the count that first saw got's final figure returned:
-// the last row's arrival, to within a poll.
-func awaitRows(ctx context.Context, count rowCounter, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) (time.Time, error) {
-	var last time.Time
+// than before are counted; returns an error when a count fails, or when
+// limit passes or ctx ends first. got holds the rows counted past before
+// (read it for progress); a count below before (rows removed meanwhile)
+// is none.
+func awaitRows(ctx context.Context, count rowCounter, before, want uint64, poll, limit time.Duration, got *atomic.Uint64) error {
 	for start := time.Now(); ; {
 		n, err := count(ctx)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("count rows: %w", err)
+			return fmt.Errorf("count rows: %w", err)
 		}
 		if n > before && n-before > got.Load() {
 			got.Store(n - before)
-			last = time.Now()
 		}
 		if got.Load() >= want {
-			return last, nil
+			return nil
 		}
 		if time.Since(start) >= limit || ctx.Err() != nil {
-			return time.Time{}, fmt.Errorf("%d of %d rows reached ClickHouse within %s", got.Load(), want, limit)
+			return fmt.Errorf("%d of %d rows reached ClickHouse within %s", got.Load(), want, limit)
 		}
 		time.Sleep(poll)
 	}

@@ -39,13 +39,11 @@ func TestPerSecond(t *testing.T) {
 }
 
 // script is a rowCounter that answers counts in turn (then the last one
-// again, or fails with err past the end when err is set) and notes when
-// each answer was returned.
+// again, or fails with err past the end when err is set).
 type script struct {
-	counts   []uint64
-	err      error
-	calls    int
-	returned []time.Time
+	counts []uint64
+	err    error
+	calls  int
 }
 
 func (s *script) count(context.Context) (uint64, error) {
@@ -57,14 +55,12 @@ func (s *script) count(context.Context) (uint64, error) {
 		}
 		i = len(s.counts) - 1
 	}
-	s.returned = append(s.returned, time.Now())
 	return s.counts[i], nil
 }
 
 // TestAwaitRows: the rows counted are those past the count before the
-// flood; the wait ends at the count that reaches want, and the time it
-// gives is that of the count that first saw the final figure, not of an
-// earlier one.
+// flood; the wait ends at the count that reaches want, and fails when a
+// count fails or want is not reached in time.
 func TestAwaitRows(t *testing.T) {
 	const before, want = 1000, 1000
 	for _, c := range []struct {
@@ -72,7 +68,7 @@ func TestAwaitRows(t *testing.T) {
 		counts    []uint64
 		err       error
 		wantGot   uint64
-		wantCalls int    // counts made; the time is the last one's
+		wantCalls int    // counts made
 		wantErr   string // when the wait fails
 	}{
 		{name: "in steps", counts: []uint64{1000, 1400, 1400, 1900, 2000}, wantGot: 1000, wantCalls: 5},
@@ -85,7 +81,7 @@ func TestAwaitRows(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := &script{counts: c.counts, err: c.err}
 			var got atomic.Uint64
-			last, err := awaitRows(context.Background(), s.count, before, want, time.Millisecond, 50*time.Millisecond, &got)
+			err := awaitRows(context.Background(), s.count, before, want, time.Millisecond, 50*time.Millisecond, &got)
 			if got.Load() != c.wantGot {
 				t.Errorf("%d rows counted, want %d", got.Load(), c.wantGot)
 			}
@@ -101,16 +97,14 @@ func TestAwaitRows(t *testing.T) {
 			if s.calls != c.wantCalls {
 				t.Errorf("%d counts, want %d", s.calls, c.wantCalls)
 			}
-			if final := s.returned[len(s.returned)-1]; last.Before(final) {
-				t.Errorf("the time given is %s before the count that saw the last rows returned", final.Sub(last))
-			}
 		})
 	}
 }
 
-// TestFromResume: the sink's rate is its rows over the time from the
-// resume to the count that saw the last of them; a sink never resumed
-// writes nothing and the wait says how many rows arrived.
+// TestFromResume: every count from the resume is recorded in the trace;
+// the sink's rate is its rows over the time from the resume to the count
+// that saw the last of them; a sink never resumed writes nothing and the
+// wait says how many rows arrived.
 func TestFromResume(t *testing.T) {
 	const before, want, step = 500, 1000, 250
 	// A sink that writes nothing until resumed, then step rows per count.
@@ -127,14 +121,18 @@ func TestFromResume(t *testing.T) {
 		return before + min(uint64(steps*step), want), nil
 	}
 	var got atomic.Uint64
+	var trace rowTrace
 	start := time.Now()
-	rate, err := fromResume(context.Background(), func() { resumed, resumedAt = true, time.Now() }, count, before, want, time.Millisecond, 10*time.Second, &got)
+	rate, err := fromResume(context.Background(), func() { resumed, resumedAt = true, time.Now() }, count, &trace, before, want, time.Millisecond, 10*time.Second, &got)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Load() != want || steps != want/step {
 		t.Fatalf("%d rows in %d steps, want %d in %d", got.Load(), steps, want, want/step)
+	}
+	if len(trace) != steps || trace[len(trace)-1].n != before+want {
+		t.Errorf("trace %+v, want the %d counts from the resume, the last of %d rows", trace, steps, before+want)
 	}
 	// The rate's interval lies within the call, and holds at least the
 	// time from the resume to the last count's return.
@@ -143,7 +141,7 @@ func TestFromResume(t *testing.T) {
 	}
 
 	got.Store(0)
-	_, err = fromResume(context.Background(), func() {}, func(context.Context) (uint64, error) { return before, nil }, before, want, time.Millisecond, 20*time.Millisecond, &got)
+	_, err = fromResume(context.Background(), func() {}, func(context.Context) (uint64, error) { return before, nil }, &rowTrace{}, before, want, time.Millisecond, 20*time.Millisecond, &got)
 	if err == nil || !strings.Contains(err.Error(), "0 of 1000 rows") {
 		t.Errorf("a sink that never writes: error %v", err)
 	}
@@ -182,8 +180,9 @@ func TestEvents(t *testing.T) {
 // TestSinkRateInClickHouse: against ClickHouse, in tables made from the
 // schema, with rows there before the flood, a stand-in sink that writes
 // the flood only once resumed (in three inserts): every row of the flood
-// and no other is counted, and the rate is over the time from the resume
-// to the count that saw the last insert.
+// and no other is counted, the rate is over the time from the resume
+// to the count that saw the last insert, and the trace of the counts
+// gives the sustained rate.
 func TestSinkRateInClickHouse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -226,8 +225,9 @@ func TestSinkRateInClickHouse(t *testing.T) {
 		sinkDone <- nil
 	}()
 	var got atomic.Uint64
+	var trace rowTrace
 	start := time.Now()
-	rate, err := fromResume(ctx, func() { resumedAt = time.Now(); close(gate) }, count, before, want, 10*time.Millisecond, 15*time.Second, &got)
+	rate, err := fromResume(ctx, func() { resumedAt = time.Now(); close(gate) }, count, &trace, before, want, 10*time.Millisecond, 15*time.Second, &got)
 	took := time.Since(start)
 	if err := <-sinkDone; err != nil {
 		t.Fatalf("stand-in sink: %v", err)
@@ -245,6 +245,11 @@ func TestSinkRateInClickHouse(t *testing.T) {
 	// the call returned.
 	if lo, hi := want/took.Seconds(), want/lastStart.Sub(resumedAt).Seconds(); rate < lo || rate > hi {
 		t.Errorf("rate %.0f rows/s, want between %.0f (the whole call) and %.0f (resume to the last insert)", rate, lo, hi)
+	}
+	// 10% of the flood is seen after the first insert, 90% only after the
+	// third, 200 ms later.
+	if mid, ok := trace.rate(before, want, 0.1, 0.9); !ok || mid <= 0 {
+		t.Errorf("sustained rate %v, %v; want one", mid, ok)
 	}
 }
 
@@ -295,10 +300,10 @@ func TestRowTraceRate(t *testing.T) {
 	if !ok || got != 1500 { // (1400-650) rows in 0.5 s
 		t.Fatalf("rate = %v, %v; want 1500 rows/s", got, ok)
 	}
-	// The whole-run figure for the same trace, for contrast: 1000 rows
-	// in 2.6 s.
-	if whole := perSecond(want, t0, at(2600)); whole > 400 {
-		t.Fatalf("whole-run rate %v", whole)
+	// The figure from the start for the same trace, for contrast: 1000
+	// rows in 2.6 s.
+	if whole := trace.since(t0, before, want); whole < 384 || whole > 385 {
+		t.Fatalf("rate from the start %v, want 1000 rows in 2.6 s", whole)
 	}
 	for name, tr := range map[string]rowTrace{
 		"never 90%":          trace[:4],
@@ -326,5 +331,40 @@ func TestRowTraceRate(t *testing.T) {
 	}
 	if len(rec) != 2 || rec[0].n != 10 || rec[1].n != 30 {
 		t.Fatalf("trace %+v, want counts 10 and 30", rec)
+	}
+}
+
+// TestRowTraceSince: the rate to the last row is n rows over the time
+// from the start to the first count that saw them all past the rows there
+// before, not to a later count of the same figure; none when no count
+// saw them.
+func TestRowTraceSince(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const before = 500
+	trace := rowTrace{
+		{at(100), 400},   // rows removed: below the count before
+		{at(1000), 900},  // 400 rows
+		{at(2000), 1500}, // 1000 rows: the first count to see them all
+		{at(2500), 1500}, // the same figure again
+	}
+	for _, c := range []struct {
+		name  string
+		start time.Time
+		n     uint64
+		want  float64
+	}{
+		{"all the rows", t0, 1000, 500},
+		{"a figure passed on the way", t0, 400, 400},
+		{"from a later start", at(1000), 1000, 1000},
+		{"more rows than any count saw", t0, 1001, 0},
+		{"a start after the count", at(2200), 1000, 0},
+	} {
+		if got := trace.since(c.start, before, c.n); got != c.want {
+			t.Errorf("%s: since(t0+%s, %d, %d) = %v, want %v", c.name, c.start.Sub(t0), before, c.n, got, c.want)
+		}
+	}
+	if got := (rowTrace{}).since(t0, before, 1000); got != 0 {
+		t.Errorf("empty trace: %v, want 0", got)
 	}
 }
