@@ -46,12 +46,31 @@ func TestKeepArrays(t *testing.T) {
 			}
 			if f, ok := c.(rows.Flat); ok {
 				items, ends := f.Flat()
-				if len(ends) != tb.Len() || len(ends) > 0 && int(ends[len(ends)-1]) != reflect.ValueOf(items).Len() {
+				if len(ends) != tb.Len() || len(ends) > 0 && int(ends[len(ends)-1]) != itemCount(items) {
 					t.Fatalf("%s: %d ends for %d rows, items %v", c.Name(), len(ends), tb.Len(), items)
+				}
+			}
+			if s, ok := c.(rows.Strings); ok {
+				buf, ends := s.Strings()
+				if len(ends) != tb.Len() || len(ends) > 0 && int(ends[len(ends)-1]) != len(buf) {
+					t.Fatalf("%s: %d ends for %d rows, %d bytes", c.Name(), len(ends), tb.Len(), len(buf))
 				}
 			}
 		}
 	}
+}
+
+// itemCount is the number of items of a Flat column: its strings, or
+// the length of its slice.
+func itemCount(items any) int {
+	if s, ok := items.(rows.Strings); ok {
+		buf, ends := s.Strings()
+		if len(ends) > 0 && int(ends[len(ends)-1]) != len(buf) {
+			return -1 // the strings' own ends disagree with their bytes
+		}
+		return len(ends)
+	}
+	return reflect.ValueOf(items).Len()
 }
 
 // clone copies a row of an array column (Values' rows are the column's

@@ -140,24 +140,23 @@ func (v *beaconValue) read(b []byte) bool {
 
 // addValue appends the row of v, as add does for the event.
 func (t *beaconTable) addValue(s *Set, v *beaconValue) {
-	a := &s.arena
-	t.eventID.add(a.str(v.eventID))
+	t.eventID.addBytes(v.eventID)
 	at := avroTime(v.receivedUS)
 	t.received.add(seconds(at))
 	t.receivedMS.add(millis(at))
-	hash := ""
+	var hash []byte
 	if len(v.userHash) > 0 {
 		if isHash(v.userHash) {
-			hash = a.str(v.userHash)
+			hash = v.userHash
 		} else {
 			s.Minimized++ // not a keyed hash: it could be anything, a raw id included
 		}
 	}
-	t.userHash.add(hash)
-	t.route.add(a.str(v.route))
+	t.userHash.addBytes(hash)
+	t.route.addBytes(v.route)
 	t.device.add(deviceSymbols[v.device])
-	t.connection.add(a.str(v.connection))
-	region := a.str(v.region)
+	t.connection.addBytes(v.connection)
+	region := view(v.region) // add copies it
 	if isIP(region) {
 		region = ""
 		s.Minimized++
@@ -167,7 +166,8 @@ func (t *beaconTable) addValue(s *Set, v *beaconValue) {
 		t.vital(vitalSymbols[m.name], m.value, ratingSymbols[m.rating], navSymbols[m.nav])
 	}
 	for _, l := range v.lags[:v.nLags] {
-		t.lag(a.str(l.id), l.ms)
+		t.lagIDs.pushBytes(l.id)
+		t.lags.push(l.ms)
 	}
 	t.endArrays()
 }

@@ -122,12 +122,11 @@ func (v *latencyValue) read(b []byte) bool {
 
 // addValue appends the row of v, as add does for the event.
 func (t *latencyTable) addValue(s *Set, v *latencyValue) {
-	a := &s.arena
-	t.eventID.add(a.str(v.eventID))
-	t.subject.add(a.str(v.subject))
-	t.service.add(a.str(v.service))
-	t.instance.add(a.str(v.instance))
-	t.stage.add(a.str(v.stage))
+	t.eventID.addBytes(v.eventID)
+	t.subject.addBytes(v.subject)
+	t.service.addBytes(v.service)
+	t.instance.addBytes(v.instance)
+	t.stage.addBytes(v.stage)
 	t.duration.add(events.MicrosDuration(v.durationUS).Microseconds())
 	at := avroTime(v.atUS)
 	t.at.add(seconds(at))
@@ -144,7 +143,7 @@ func (t *latencyTable) addValue(s *Set, v *latencyValue) {
 			s.Minimized++
 			continue
 		}
-		if val := a.str(v.values[i]); !isIP(val) {
+		if val := view(v.values[i]); !isIP(val) { // addLabels copies it
 			keys = append(keys, k)
 			values = append(values, val)
 		} else {
@@ -181,26 +180,7 @@ func avroTime(us int64) time.Time {
 	return time.Unix(sec, (us-sec*1e6)*1e3).UTC()
 }
 
-// arena holds the strings of a batch's rows, copied out of the record
-// values in chunks, so that a row costs no allocation of its
-// own. A chunk is written once, front to back, and never reused: a string
-// handed out points into bytes nothing writes again, and the chunks go
-// with the rows (Set.Reset drops them).
-type arena struct {
-	b []byte
-}
-
-const arenaChunk = 64 << 10
-
-// str returns b as a string of the arena.
-func (a *arena) str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if cap(a.b)-len(a.b) < len(b) {
-		a.b = make([]byte, 0, max(arenaChunk, len(b)))
-	}
-	start := len(a.b)
-	a.b = append(a.b, b...)
-	return unsafe.String(&a.b[start], len(b))
-}
+// view returns b as a string without copying it: the string is valid
+// only as long as b is, which for a record's value is until the sink
+// recycles the record, so it must be copied (add) before the row is done.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -78,7 +78,6 @@ type Set struct {
 	rum    beaconTable
 	del    deliveryTable
 	dlq    dlqTable
-	arena  arena // the strings of rows added by AddLatencyValue and AddBeaconValue
 	// keys and values are scratch for the labels of a latency sample.
 	keys, values []string
 	beacon       beaconValue // the beacon AddBeaconValue reads
@@ -111,12 +110,11 @@ func (s *Set) Len() int {
 	return n
 }
 
-// Reset empties every table.
+// Reset empties every table, keeping its memory.
 func (s *Set) Reset() {
 	for _, t := range s.tables {
 		t.Reset()
 	}
-	s.arena = arena{}
 }
 
 // Add appends the row of event ev, read from partition and offset of the
@@ -180,28 +178,28 @@ func millis(t time.Time) uint16 {
 
 type latencyTable struct {
 	*Table
-	eventID, subject, service, instance, stage, target *col[string]
+	eventID, subject, service, instance, stage, target *strCol
 	duration                                           *col[int64]
 	at                                                 *col[time.Time]
 	atMS                                               *col[uint16]
 	committed                                          *col[time.Time]
-	keys, values                                       *arrCol[string]
+	keys, values                                       *strArrCol
 }
 
 func (t *latencyTable) init() {
 	t.Table = newTable(Latency.Table())
-	t.eventID = newCol[string](t.Table, "event_id")
-	t.subject = newCol[string](t.Table, "subject_event_id")
-	t.service = newCol[string](t.Table, "service")
-	t.instance = newCol[string](t.Table, "instance")
-	t.stage = newCol[string](t.Table, "stage")
-	t.target = newCol[string](t.Table, "target")
+	t.eventID = newStrCol(t.Table, "event_id")
+	t.subject = newStrCol(t.Table, "subject_event_id")
+	t.service = newStrCol(t.Table, "service")
+	t.instance = newStrCol(t.Table, "instance")
+	t.stage = newStrCol(t.Table, "stage")
+	t.target = newStrCol(t.Table, "target")
 	t.duration = newCol[int64](t.Table, "duration_us")
 	t.at = newCol[time.Time](t.Table, "at")
 	t.atMS = newCol[uint16](t.Table, "at_ms")
 	t.committed = newCol[time.Time](t.Table, "committed_at")
-	t.keys = newArrCol[string](t.Table, "label_keys")
-	t.values = newArrCol[string](t.Table, "label_values")
+	t.keys = newStrArrCol(t.Table, "label_keys")
+	t.values = newStrArrCol(t.Table, "label_values")
 	t.finish()
 }
 
@@ -263,13 +261,13 @@ func sortPairs(keys, values []string) {
 
 type purgeTable struct {
 	*Table
-	eventID, purgeID, target, provider, outcome *col[string]
+	eventID, purgeID, target, provider, outcome *strCol
 	soft                                        *col[uint8]
 	attempts                                    *col[uint32]
 	status                                      *col[uint16]
-	errText                                     *col[string]
+	errText                                     *strCol
 	keyCount, urlCount                          *col[uint32]
-	changes                                     *arrCol[string]
+	changes                                     *strArrCol
 	committed, started, finished                *col[time.Time]
 	finishedMS                                  *col[uint16]
 	latency                                     *col[int64]
@@ -277,18 +275,18 @@ type purgeTable struct {
 
 func (t *purgeTable) init() {
 	t.Table = newTable(Purges.Table())
-	t.eventID = newCol[string](t.Table, "event_id")
-	t.purgeID = newCol[string](t.Table, "purge_id")
-	t.target = newCol[string](t.Table, "target")
-	t.provider = newCol[string](t.Table, "provider")
-	t.outcome = newCol[string](t.Table, "outcome")
+	t.eventID = newStrCol(t.Table, "event_id")
+	t.purgeID = newStrCol(t.Table, "purge_id")
+	t.target = newStrCol(t.Table, "target")
+	t.provider = newStrCol(t.Table, "provider")
+	t.outcome = newStrCol(t.Table, "outcome")
 	t.soft = newCol[uint8](t.Table, "soft")
 	t.attempts = newCol[uint32](t.Table, "attempts")
 	t.status = newCol[uint16](t.Table, "status_code")
-	t.errText = newCol[string](t.Table, "error")
+	t.errText = newStrCol(t.Table, "error")
 	t.keyCount = newCol[uint32](t.Table, "key_count")
 	t.urlCount = newCol[uint32](t.Table, "url_count")
-	t.changes = newArrCol[string](t.Table, "change_event_ids")
+	t.changes = newStrArrCol(t.Table, "change_event_ids")
 	t.committed = newCol[time.Time](t.Table, "committed_at")
 	t.started = newCol[time.Time](t.Table, "started_at")
 	t.finished = newCol[time.Time](t.Table, "finished_at")
@@ -327,32 +325,32 @@ func (t *purgeTable) add(s *Set, e *events.PurgeAudit) {
 
 type beaconTable struct {
 	*Table
-	eventID                                     *col[string]
+	eventID                                     *strCol
 	received                                    *col[time.Time]
 	receivedMS                                  *col[uint16]
-	userHash, route, device, connection, region *col[string]
-	names                                       *arrCol[string]
+	userHash, route, device, connection, region *strCol
+	names                                       *strArrCol
 	values                                      *arrCol[float64]
-	ratings, navigation                         *arrCol[string]
-	lagIDs                                      *arrCol[string]
+	ratings, navigation                         *strArrCol
+	lagIDs                                      *strArrCol
 	lags                                        *arrCol[float64]
 }
 
 func (t *beaconTable) init() {
 	t.Table = newTable(Beacons.Table())
-	t.eventID = newCol[string](t.Table, "event_id")
+	t.eventID = newStrCol(t.Table, "event_id")
 	t.received = newCol[time.Time](t.Table, "received_at")
 	t.receivedMS = newCol[uint16](t.Table, "received_ms")
-	t.userHash = newCol[string](t.Table, "user_hash")
-	t.route = newCol[string](t.Table, "route")
-	t.device = newCol[string](t.Table, "device_class")
-	t.connection = newCol[string](t.Table, "connection_class")
-	t.region = newCol[string](t.Table, "region")
-	t.names = newArrCol[string](t.Table, "vital_names")
+	t.userHash = newStrCol(t.Table, "user_hash")
+	t.route = newStrCol(t.Table, "route")
+	t.device = newStrCol(t.Table, "device_class")
+	t.connection = newStrCol(t.Table, "connection_class")
+	t.region = newStrCol(t.Table, "region")
+	t.names = newStrArrCol(t.Table, "vital_names")
 	t.values = newArrCol[float64](t.Table, "vital_values")
-	t.ratings = newArrCol[string](t.Table, "vital_ratings")
-	t.navigation = newArrCol[string](t.Table, "vital_navigation_types")
-	t.lagIDs = newArrCol[string](t.Table, "lag_event_ids")
+	t.ratings = newStrArrCol(t.Table, "vital_ratings")
+	t.navigation = newStrArrCol(t.Table, "vital_navigation_types")
+	t.lagIDs = newStrArrCol(t.Table, "lag_event_ids")
 	t.lags = newArrCol[float64](t.Table, "lag_ms")
 	t.finish()
 }
@@ -421,16 +419,16 @@ func (t *beaconTable) endArrays() {
 
 type deliveryTable struct {
 	*Table
-	eventID, change, channel *col[string]
+	eventID, change, channel *strCol
 	committed, produced      *col[time.Time]
 	producedMS               *col[uint16]
 }
 
 func (t *deliveryTable) init() {
 	t.Table = newTable(Deliveries.Table())
-	t.eventID = newCol[string](t.Table, "event_id")
-	t.change = newCol[string](t.Table, "change_event_id")
-	t.channel = newCol[string](t.Table, "channel")
+	t.eventID = newStrCol(t.Table, "event_id")
+	t.change = newStrCol(t.Table, "change_event_id")
+	t.channel = newStrCol(t.Table, "channel")
 	t.committed = newCol[time.Time](t.Table, "committed_at")
 	t.produced = newCol[time.Time](t.Table, "produced_at")
 	t.producedMS = newCol[uint16](t.Table, "produced_ms")
@@ -453,17 +451,17 @@ func (t *deliveryTable) add(e *events.Delivery) {
 type dlqTable struct {
 	*Table
 	at                                *col[time.Time]
-	topic, source, component, errText *col[string]
+	topic, source, component, errText *strCol
 }
 
 func (t *dlqTable) init() {
 	t.Table = newTable("dlq_records")
 	t.at = newCol[time.Time](t.Table, "at")
-	t.topic = newCol[string](t.Table, "dlq_topic")
+	t.topic = newStrCol(t.Table, "dlq_topic")
 	t.Table.topic = t.topic
-	t.source = newCol[string](t.Table, "source_topic")
-	t.component = newCol[string](t.Table, "component")
-	t.errText = newCol[string](t.Table, "error")
+	t.source = newStrCol(t.Table, "source_topic")
+	t.component = newStrCol(t.Table, "component")
+	t.errText = newStrCol(t.Table, "error")
 	t.finish()
 }
 

@@ -52,7 +52,7 @@ type Table struct {
 	cols   []column
 	part   *col[uint32]
 	offset *col[uint64]
-	topic  *col[string] // the topic column of a table that holds several topics' rows
+	topic  *strCol // the topic column of a table that holds several topics' rows
 }
 
 func newTable(name string) *Table { return &Table{name: name} }
@@ -93,7 +93,7 @@ func (t *Table) Topic(i int) string {
 	if t.topic == nil {
 		return ""
 	}
-	return t.topic.v[i]
+	return t.topic.at(i)
 }
 
 // TopicColumn names the column Topic reads, "" when there is none.
@@ -127,28 +127,16 @@ func (t *Table) position(partition int32, offset int64) {
 // values of a String column, the items of an Array(String) one; zero for
 // other columns.
 func (t *Table) StringSize(i int) (n, bytes int) {
+	var s Strings
 	if f, ok := t.cols[i].(Flat); ok {
 		items, _ := f.Flat()
-		v, _ := items.([]string)
-		for _, s := range v {
-			bytes += len(s)
-		}
-		return len(v), bytes
+		s, _ = items.(Strings)
+	} else {
+		s, _ = t.cols[i].(Strings)
 	}
-	switch v := t.cols[i].Values().(type) {
-	case []string:
-		for _, s := range v {
-			bytes += len(s)
-		}
-		return len(v), bytes
-	case [][]string:
-		for _, a := range v {
-			n += len(a)
-			for _, s := range a {
-				bytes += len(s)
-			}
-		}
-		return n, bytes
+	if s == nil {
+		return 0, 0
 	}
-	return 0, 0
+	buf, ends := s.Strings()
+	return len(ends), len(buf)
 }

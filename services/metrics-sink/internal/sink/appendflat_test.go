@@ -19,19 +19,12 @@ import (
 // type is left to the rows.
 func TestAppendFlatMatchesRows(t *testing.T) {
 	set := rows.NewSet()
+	var sc scratch // one for every column, as the inserter has
 	evs := sinktest.Script(3)
 	evs = append(evs, &events.RumBeacon{EventID: "empty"}, &events.RumBeacon{EventID: "b",
 		Metrics: []events.WebVital{{Name: events.VitalLCP, Value: 1.5, Rating: events.RatingGood}},
 		SSELags: []events.SSELag{{EventID: "", LagMS: -1}, {EventID: "x", LagMS: 2}}})
-	for i, ev := range evs {
-		switch e := ev.(type) { // Script's events are values; Add takes pointers
-		case events.LatencySample:
-			ev = &e
-		case events.PurgeAudit:
-			ev = &e
-		case events.RumBeacon:
-			ev = &e
-		}
+	for i, ev := range pointers(evs) {
 		for _, k := range []rows.Kind{rows.Latency, rows.Purges, rows.Beacons} {
 			_ = set.Add(k, ev, 0, int64(i))
 		}
@@ -61,7 +54,7 @@ func TestAppendFlatMatchesRows(t *testing.T) {
 					typ = "Array(Float64)"
 				}
 				whole, byRow := newColumn(t, typ, c.Name()), newColumn(t, typ, c.Name())
-				if done, err := appendFlat(whole.(*column.Array), f); !done || err != nil {
+				if done, err := appendFlat(whole.(*column.Array), f, &sc); !done || err != nil {
 					t.Fatalf("%s.%s: appendFlat %v, %v", k, c.Name(), done, err)
 				}
 				if err := appendRows(fakeColumn{byRow}, c.Values()); err != nil {
@@ -71,7 +64,7 @@ func TestAppendFlatMatchesRows(t *testing.T) {
 					t.Fatalf("%s.%s: %d rows, encoded\n%x\nrow by row\n%x", k, c.Name(), whole.Rows(), a, b)
 				}
 				other := newColumn(t, "Array(UInt64)", c.Name())
-				if done, err := appendFlat(other.(*column.Array), f); done || err != nil {
+				if done, err := appendFlat(other.(*column.Array), f, &sc); done || err != nil {
 					t.Fatalf("%s.%s into Array(UInt64): %v, %v", k, c.Name(), done, err)
 				}
 			}
@@ -80,6 +73,26 @@ func TestAppendFlatMatchesRows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pointers returns evs with every event a pointer: Script's events are
+// values, and Add takes pointers.
+func pointers(evs []events.Event) []events.Event {
+	out := make([]events.Event, len(evs))
+	for i, ev := range evs {
+		switch e := ev.(type) {
+		case events.LatencySample:
+			ev = &e
+		case events.PurgeAudit:
+			ev = &e
+		case events.RumBeacon:
+			ev = &e
+		case events.Delivery:
+			ev = &e
+		}
+		out[i] = ev
+	}
+	return out
 }
 
 func newColumn(t *testing.T, typ column.Type, name string) column.Interface {

@@ -86,6 +86,7 @@ func benchBatch(b *testing.B, k rows.Kind, types map[string]column.Type, event f
 	}
 	set := rows.NewSet()
 	d := newDecoder(c)
+	var sc scratch
 	installColStrProvider()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -100,7 +101,7 @@ func benchBatch(b *testing.B, k rows.Kind, types map[string]column.Type, event f
 		done := sizes.set(t)
 		f := newFakeBatch(b, t, types)
 		done()
-		if err := appendTable(f, t); err != nil {
+		if err := appendTable(f, t, &sc); err != nil {
 			b.Fatal(err)
 		}
 		set.Reset()

@@ -69,8 +69,9 @@ type Sink struct {
 	toInsert  chan *batch
 	blocked   atomic.Bool // a rebalance waits for the loop
 
-	cl   *kgo.Client
-	conn driver.Conn // the inserter's, once Run prepared it
+	cl      *kgo.Client
+	conn    driver.Conn // the inserter's, once Run prepared it
+	scratch scratch     // the inserter's, for the columns of a batch
 
 	mu    sync.Mutex
 	clean map[position]bool // partitions whose stored offsets are known
@@ -625,7 +626,7 @@ func (s *Sink) insert(ctx context.Context, t *rows.Table) error {
 	if err != nil {
 		return err
 	}
-	if err := appendTable(b, t); err != nil {
+	if err := appendTable(b, t, &s.scratch); err != nil {
 		_ = b.Abort()
 		return err
 	}
@@ -642,21 +643,30 @@ type batchColumns interface {
 // array columns, stored flat, go in whole (appendFlat); where that cannot
 // be, row by row, which is clickhouse-go's reflection-free path for a
 // []string or []float64 row (a slice of them goes through reflection).
-func appendTable(b batchColumns, t *rows.Table) error {
+// The others go in the wire's format (appendStrings, appendWire), or else
+// through Append.
+func appendTable(b batchColumns, t *rows.Table, sc *scratch) error {
 	cols := b.Columns()
 	for i, c := range t.Columns() {
 		bc := b.Column(i)
+		var done bool
 		var err error
 		if f, ok := c.(rows.Flat); ok {
-			var done bool
 			if arr, ok := cols[i].(*column.Array); ok {
-				done, err = appendFlat(arr, f)
+				done, err = appendFlat(arr, f, sc)
 			}
 			if !done && err == nil {
 				err = appendRows(bc, c.Values())
 			}
 		} else {
-			err = bc.Append(c.Values())
+			if s, ok := c.(rows.Strings); ok {
+				done, err = appendStrings(cols[i], s, sc)
+			} else {
+				done, err = appendWire(cols[i], c.Values(), sc)
+			}
+			if !done && err == nil {
+				err = bc.Append(c.Values())
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("column %s: %w", c.Name(), err)
@@ -693,28 +703,22 @@ func appendRows(bc driver.BatchColumn, values any) error {
 // has is Decode, which reads a column in the native format of the wire:
 // the end of each row (UInt64), then the items. So f is written in that
 // format, which is how it is stored already, and arr decodes it.
-func appendFlat(arr *column.Array, f rows.Flat) (bool, error) {
+func appendFlat(arr *column.Array, f rows.Flat, sc *scratch) (bool, error) {
 	items, ends := f.Flat()
 	if arr.Rows() != 0 || string(arr.Type()) != "Array("+string(arr.Base().Type())+")" {
 		return false, nil
 	}
-	buf := proto.Buffer{Buf: make([]byte, 0, 8*len(ends))}
+	buf := proto.Buffer{Buf: sc.buf[:0]}
+	defer func() { sc.buf = buf.Buf }()
 	for _, e := range ends {
 		buf.PutUInt64(e)
 	}
 	switch v := items.(type) {
-	case []string:
+	case rows.Strings:
 		if _, ok := arr.Base().(*column.String); !ok {
 			return false, nil
 		}
-		n := 0
-		for _, s := range v {
-			n += len(s) + 2
-		}
-		buf.Buf = slices.Grow(buf.Buf, n)
-		for _, s := range v {
-			buf.PutString(s)
-		}
+		buf.Buf = putStrings(buf.Buf, v)
 	case []float64:
 		if _, ok := arr.Base().(*column.Float64); !ok {
 			return false, nil
