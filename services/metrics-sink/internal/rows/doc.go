@@ -1,8 +1,11 @@
 // Package rows turns the records the metrics-sink reads into rows of the
 // ClickHouse tables of schemas/clickhouse, held column by column so that a
-// batch is sent with one append per column. Array columns are held flat
-// (Flat: every row's items one after the other, and the end of each row),
-// as ClickHouse lays them out, so that a row costs no slice of its own.
+// batch is sent with one append per column. Strings are held flat
+// (Strings: their bytes one after the other, and the end of each), so the
+// rows hold no pointer for the garbage collector to scan, and array
+// columns too (Flat: every row's items one after the other, and the end of
+// each row), as ClickHouse lays them out, so that a row costs no slice of
+// its own. Values returns a column as Go values (a copy, for strings).
 //
 // Latency samples and RUM beacons, the busiest inputs, have a direct path
 // (AddLatencyValue, AddBeaconValue) from their bytes into the row, for the
