@@ -23,7 +23,7 @@ var directFingerprints = map[string]uint64{
 	events.ContentChangeSchema: 0xd7fdda313e9ecfd0,
 	events.DeliverySchema:      0x2e87b19763e6eeab,
 	events.LatencySampleSchema: 0xa88711a1926ebdbc,
-	events.PurgeAuditSchema:    0xc9b83bc874864f66,
+	events.PurgeAuditSchema:    0x4c1a4972ca94484c,
 	events.RumBeaconSchema:     0x4660b18f325a80a3,
 	events.UserProfileSchema:   0x62cb3b55a657f775,
 }
@@ -101,7 +101,8 @@ func appendDirect(b []byte, ev events.Event) (_ []byte, ok bool) {
 // ErrMalformed. lossy is true when the event holds a value differently from
 // the bytes, as events.FromNative would too, so that ev.Native() is not
 // what goavro decodes: a timestamp-micros union holding the zero time, a
-// duration beyond what a time.Duration holds, PurgeAudit.error holding "".
+// duration beyond what a time.Duration holds, PurgeAudit.error holding "",
+// PurgeAudit.part or parts holding 0.
 func decodeDirect(schema string, body []byte) (_ events.Event, lossy bool, _ error) {
 	r := newReader(body)
 	var ev events.Event

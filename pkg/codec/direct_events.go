@@ -312,6 +312,17 @@ func (w *writer) purgeAudit(p *events.PurgeAudit) {
 	w.time(p.StartedAt)
 	w.time(p.FinishedAt)
 	w.long(p.LatencyFromCommit.Microseconds())
+	w.long(int64(oneIfZero(p.Part))) // as Native: an unset part is 1 of 1
+	w.long(int64(oneIfZero(p.Parts)))
+}
+
+// oneIfZero is an int field counted from 1, as Native writes it: 1 for 0,
+// else converted with int32().
+func oneIfZero(n int) int32 {
+	if n == 0 {
+		return 1
+	}
+	return int32(n)
 }
 
 func (r *reader) purgeAudit(p *events.PurgeAudit) {
@@ -335,6 +346,9 @@ func (r *reader) purgeAudit(p *events.PurgeAudit) {
 	p.StartedAt = r.time()
 	p.FinishedAt = r.time()
 	p.LatencyFromCommit = r.micros()
+	p.Part = int(r.Int())
+	p.Parts = int(r.Int())
+	r.lossy = r.lossy || p.Part == 0 || p.Parts == 0 // the event reads as 1
 }
 
 // ---- RumBeacon ----

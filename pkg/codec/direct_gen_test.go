@@ -270,6 +270,14 @@ func (g *gen) purgeAudit() events.PurgeAudit {
 	if g.pick(2) == 0 {
 		p.Error = g.str()
 	}
+	switch g.pick(3) {
+	case 0: // unset: encoded as 1 of 1
+	case 1:
+		p.Parts = 1 + g.pick(20)
+		p.Part = 1 + g.pick(p.Parts)
+	default:
+		p.Part, p.Parts = int(g.long()), int(g.long())
+	}
 	return p
 }
 

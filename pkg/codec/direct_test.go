@@ -132,6 +132,8 @@ func TestDirectDecodeEdgeValues(t *testing.T) {
 	}{
 		{"PurgeAudit/full", map[string]any{"error": map[string]any{"string": ""}}},
 		{"PurgeAudit/full", map[string]any{"latency_from_commit_us": int64(math.MinInt64)}},
+		{"PurgeAudit/full", map[string]any{"part": int32(0)}},
+		{"PurgeAudit/minimal", map[string]any{"parts": int32(0)}},
 		{"LatencySample/full", map[string]any{"duration_us": int64(math.MaxInt64)}},
 		{"Delivery/full", map[string]any{"deadline": zeroTime}},
 		{"ContentChange/full", map[string]any{"published_at": zeroTime}},

@@ -64,10 +64,11 @@
 // from the struct (ev.Native(), equal to what goavro decodes), which
 // DecodeTyped skips; the rare value whose native form the struct cannot
 // give back (a duration beyond time.Duration, a timestamp union holding the
-// zero time, PurgeAudit.error holding "") is decoded by goavro instead. A
-// value written with a past version is decoded by goavro and resolved as
-// described above, and a value the direct decoder refuses goes through
-// goavro's path too, so errors are exactly Decode's.
+// zero time, PurgeAudit.error holding "", a PurgeAudit part or parts of 0)
+// is decoded by goavro instead. A value written with a past version is
+// decoded by goavro and resolved as described above, and a value the
+// direct decoder refuses goes through goavro's path too, so errors are
+// exactly Decode's.
 //
 // The direct path is tied to the schema versions it was written for, by
 // fingerprint (directFingerprints): a Codec uses it only for current

@@ -312,3 +312,87 @@ func TestResolutionRules(t *testing.T) {
 		})
 	}
 }
+
+// purgeAuditBeforeParts is the released PurgeAudit version before part and
+// parts were added.
+const purgeAuditBeforeParts = "history/PurgeAudit.c9b83bc874864f66.avsc"
+
+// TestPurgeAuditWithoutParts decodes a PurgeAudit written with the version
+// before part and parts (its file in history/): every such record was a
+// batch's only record, and reads as part 1 of 1, the schema's defaults,
+// through the compiled-in history and through a registry. A record of the
+// current version still reads with the old version, without them.
+func TestPurgeAuditWithoutParts(t *testing.T) {
+	ctx := context.Background()
+	oldJSON, err := fs.ReadFile(schemas.Avro, purgeAuditBeforeParts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := newCodec(t, WithSchemas(fstest.MapFS{"PurgeAudit.avsc": &fstest.MapFile{Data: oldJSON}}))
+	oldSchema, err := old.Schema(events.PurgeAuditSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldSchema.Fingerprint != 0xc9b83bc874864f66 {
+		t.Fatalf("%s has fingerprint %016x", purgeAuditBeforeParts, oldSchema.Fingerprint)
+	}
+	ev := samples()["PurgeAudit/full"].(events.PurgeAudit)
+	native := ev.Native()
+	delete(native, "part")
+	delete(native, "parts")
+	data, err := old.Encode(ctx, "edge.purges", events.PurgeAuditSchema, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ev
+	want.Part, want.Parts = 1, 1
+
+	check := func(t *testing.T, c *Codec, data []byte) {
+		t.Helper()
+		if c.byName[events.PurgeAuditSchema].Fingerprint == oldSchema.Fingerprint {
+			t.Fatal("the current PurgeAudit is the old version")
+		}
+		for _, decode := range []func(context.Context, []byte) (events.Event, Decoded, error){c.DecodeEvent, c.DecodeTyped} {
+			got, d, err := decode(ctx, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Resolved || d.Fingerprint != oldSchema.Fingerprint {
+				t.Errorf("Decoded = %+v, want resolved from fingerprint %016x", d, oldSchema.Fingerprint)
+			}
+			if !sameValue(got, &want) {
+				t.Errorf("got  %#v\nwant %#v", got, &want)
+			}
+		}
+	}
+	t.Run("single-object, old version in history", func(t *testing.T) { check(t, newCodec(t), data) })
+	t.Run("confluent, old version from the registry", func(t *testing.T) {
+		reg := codectest.NewRegistry()
+		defer reg.Close()
+		id := reg.Register("edge.purges-value", string(oldJSON))
+		check(t, newCodec(t, WithRegistry(reg.URL())), append(binary.BigEndian.AppendUint32([]byte{0}, uint32(id)), data[soeHeaderLen:]...))
+	})
+	t.Run("new writer, old reader drops part and parts", func(t *testing.T) {
+		current, err := newCodec(t).Schema(events.PurgeAuditSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldReader := newCodec(t, WithSchemas(fstest.MapFS{"PurgeAudit.avsc": &fstest.MapFile{Data: oldJSON}}), WithWriterSchemas(current.JSON))
+		data, err := newCodec(t).EncodeEvent(ctx, "edge.purges", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := oldReader.Decode(ctx, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hasPart := d.Native["part"]
+		_, hasParts := d.Native["parts"]
+		if hasPart || hasParts || !d.Resolved {
+			t.Errorf("old reader got part %v, parts %v (resolved %v)", hasPart, hasParts, d.Resolved)
+		}
+		if d.Native["attempts"] != int32(ev.Attempts) || dump(d.Native["change_event_ids"]) != dump(native["change_event_ids"]) {
+			t.Errorf("old reader: %s", dump(d.Native))
+		}
+	})
+}

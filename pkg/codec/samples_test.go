@@ -70,7 +70,7 @@ func samples() map[string]events.Event {
 		Keys: []string{"content:42", "tag:weather"}, URLs: []string{"/articles/42-rain"}, Soft: true,
 		Attempts: 3, Outcome: events.OutcomeFailed, StatusCode: 503, Error: "503 Service Unavailable",
 		StartedAt: t0.Add(5 * time.Millisecond), FinishedAt: t0.Add(40 * time.Millisecond),
-		LatencyFromCommit: 40 * time.Millisecond,
+		LatencyFromCommit: 40 * time.Millisecond, Part: 2, Parts: 3,
 	}
 	beacon := events.RumBeacon{
 		EventID: events.ID("s-1", "3"), Source: &events.Source{Origin: events.OriginBrowser, DB: "site", CommitTime: t0},
@@ -98,7 +98,7 @@ func samples() map[string]events.Event {
 		"Delivery/full":         delivery,
 		"Delivery/minimal":      events.Delivery{EventID: "e3", ChangeEventID: "e1", Source: minimal, Trace: minTrace, Op: events.OpCreate, Channel: "breaking", Content: events.ContentProjection{ID: "42"}},
 		"PurgeAudit/full":       purge,
-		"PurgeAudit/minimal":    events.PurgeAudit{EventID: "e4", Source: minimal, Trace: minTrace, Target: "cf", Provider: "cloudflare", Attempts: 1, Outcome: events.OutcomeAcked, StartedAt: t0, FinishedAt: t0},
+		"PurgeAudit/minimal":    events.PurgeAudit{EventID: "e4", Source: minimal, Trace: minTrace, Target: "cf", Provider: "cloudflare", Attempts: 1, Outcome: events.OutcomeAcked, StartedAt: t0, FinishedAt: t0, Part: 1, Parts: 1},
 		"RumBeacon/full":        beacon,
 		"RumBeacon/minimal":     events.RumBeacon{EventID: "e5", ReceivedAt: t0, SessionID: "s-2", DeviceClass: events.DeviceUnknown},
 		"LatencySample/full":    sample,

@@ -244,6 +244,12 @@ type PurgeAudit struct {
 	StartedAt         time.Time
 	FinishedAt        time.Time
 	LatencyFromCommit time.Duration // microsecond precision
+	// Part is which record of the batch's audit this is, from 1 to Parts,
+	// when the audit is split (its lists too large for one record); every
+	// part holds the batch's other fields, so a batch is counted from part
+	// 1 only. Zero is encoded as 1, as is a zero Parts: a batch's only
+	// record.
+	Part, Parts int
 }
 
 // DeviceClass is the coarse class of a browser's device.

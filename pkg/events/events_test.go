@@ -62,7 +62,7 @@ func TestNativeRoundTrip(t *testing.T) {
 		&Delivery{EventID: "e", Source: src, Trace: tr, Op: OpDelete, UserID: "u", Content: ContentProjection{ID: "1", Tags: []string{"x"}},
 			Reasons: []Reason{{Rule: "follow", Match: "author:1", Score: 1}}, Deadline: t0},
 		&PurgeAudit{EventID: "e", Source: src, Trace: tr, Target: "v", Provider: "varnish", Attempts: 2, Outcome: OutcomeAcked,
-			Error: "boom", StartedAt: t0, FinishedAt: t0, LatencyFromCommit: 1500 * time.Microsecond},
+			Error: "boom", StartedAt: t0, FinishedAt: t0, LatencyFromCommit: 1500 * time.Microsecond, Part: 2, Parts: 3},
 		&RumBeacon{EventID: "e", Source: &src, Trace: &tr, ReceivedAt: t0, ClientTime: t0, SessionID: "s", DeviceClass: DeviceDesktop,
 			Metrics: []WebVital{{Name: VitalINP, Value: 80, Rating: RatingGood, NavigationType: NavReload}}, SSELags: []SSELag{{EventID: "d", LagMS: 3}}},
 		&LatencySample{EventID: "e", SubjectEventID: "s", Service: "x", Stage: "y", Duration: time.Millisecond, At: t0, Labels: map[string]string{"a": "b"}},
@@ -77,6 +77,19 @@ func TestNativeRoundTrip(t *testing.T) {
 				t.Errorf("got  %#v\nwant %#v", got, ev)
 			}
 		})
+	}
+}
+
+// A PurgeAudit whose Part and Parts were not set is a batch's only record:
+// its native form says part 1 of 1, as the schema's defaults do.
+func TestPurgeAuditPartDefaults(t *testing.T) {
+	m := PurgeAudit{Outcome: OutcomeAcked}.Native()
+	if m["part"] != int32(1) || m["parts"] != int32(1) {
+		t.Errorf("part, parts = %#v, %#v; want int32 1, 1", m["part"], m["parts"])
+	}
+	m = PurgeAudit{Part: 3, Parts: 4}.Native()
+	if m["part"] != int32(3) || m["parts"] != int32(4) {
+		t.Errorf("part, parts = %#v, %#v; want int32 3, 4", m["part"], m["parts"])
 	}
 }
 

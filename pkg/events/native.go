@@ -191,7 +191,17 @@ func (p PurgeAudit) Native() map[string]any {
 		"started_at":             p.StartedAt,
 		"finished_at":            p.FinishedAt,
 		"latency_from_commit_us": p.LatencyFromCommit.Microseconds(),
+		"part":                   orOne(p.Part),
+		"parts":                  orOne(p.Parts),
 	}
+}
+
+// orOne returns n as an Avro int, 1 for 0: a count from 1 that was not set.
+func orOne(n int) int32 {
+	if n == 0 {
+		return 1
+	}
+	return int32(n)
 }
 
 func optSource(s *Source) any {
@@ -682,6 +692,8 @@ func PurgeAuditFromNative(m map[string]any) (PurgeAudit, error) {
 		StartedAt:         n.time("started_at"),
 		FinishedAt:        n.time("finished_at"),
 		LatencyFromCommit: MicrosDuration(n.i64("latency_from_commit_us")),
+		Part:              int(n.i64("part")),
+		Parts:             int(n.i64("parts")),
 	}
 	if e := n.optStr("error"); e != nil {
 		p.Error = *e
