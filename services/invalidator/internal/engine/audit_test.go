@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,10 @@ import (
 // (MESSAGE_TOO_LARGE on edge.purges, and the audit lost): its audit is
 // split into records under engine.MaxAuditBytes, every change id in
 // exactly one of them, every url in one, each record with its own event id.
+// The records of a batch are parts 1..n of n, one after the other, with the
+// batch's attempts, outcome, times and latency on each (readers count the
+// batch from part 1 only), and part i's event id is events.ID(batch id, i,
+// n), the batch id being that of the union of the parts' change ids.
 func TestLargeBatchAuditIsSplit(t *testing.T) {
 	e := newEnv(t)
 	var requests atomic.Int64
@@ -51,7 +56,9 @@ func TestLargeBatchAuditIsSplit(t *testing.T) {
 	eventIDs := map[string]bool{}
 	urlsSeen := map[string]int{}
 	largest := 0
-	for _, r := range e.k.ReadAll(e.topics.Purges) {
+	batch := map[string][]*events.PurgeAudit{} // by target: the parts of its batch read so far
+	batches, split := 0, 0
+	for _, r := range e.k.ReadAll(e.topics.Purges) { // one target: one partition, in order
 		largest = max(largest, len(r.Value))
 		if len(r.Value) > engine.MaxAuditBytes {
 			t.Errorf("audit record of %d bytes, over the bound of %d", len(r.Value), engine.MaxAuditBytes)
@@ -74,6 +81,25 @@ func TestLargeBatchAuditIsSplit(t *testing.T) {
 		for _, u := range a.URLs {
 			urlsSeen[u]++
 		}
+		parts := append(batch[a.Target], a)
+		batch[a.Target] = parts
+		if first := parts[0]; a.Part != len(parts) || a.Parts != first.Parts || a.Parts < 1 {
+			t.Fatalf("audit %s: part %d of %d, after %d parts of a batch of %d", a.EventID, a.Part, a.Parts, len(parts)-1, first.Parts)
+		} else if a.Attempts != first.Attempts || a.Outcome != first.Outcome || a.LatencyFromCommit != first.LatencyFromCommit ||
+			!a.StartedAt.Equal(first.StartedAt) || !a.FinishedAt.Equal(first.FinishedAt) {
+			t.Errorf("part %d of %d differs from part 1: %+v", a.Part, a.Parts, a)
+		}
+		if a.Part == a.Parts {
+			checkBatchIDs(t, parts)
+			batches++
+			if a.Parts > 1 {
+				split++
+			}
+			delete(batch, a.Target)
+		}
+	}
+	for target, parts := range batch {
+		t.Errorf("target %s: a batch of %d parts ends after %d", target, parts[0].Parts, len(parts))
 	}
 	for _, c := range cs {
 		id := events.ID("test-change", c.ContentID, "1")
@@ -87,8 +113,53 @@ func TestLargeBatchAuditIsSplit(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d change ids in the audits, want %d", len(seen), n)
 	}
-	if len(eventIDs) < 2 {
-		t.Errorf("%d audit records for ~3 MB of audit: not split", len(eventIDs))
+	if split == 0 {
+		t.Errorf("%d audit records of %d batches for ~3 MB of audit: none split", len(eventIDs), batches)
 	}
-	t.Logf("%d changes: %d audit records, the largest %d bytes; %d requests", n, len(eventIDs), largest, requests.Load())
+	t.Logf("%d changes: %d batches (%d split), %d audit records, the largest %d bytes; %d requests", n, batches, split, len(eventIDs), largest, requests.Load())
+}
+
+// A batch whose audit fits in one record is part 1 of 1, with the batch's
+// id as its event id.
+func TestSmallBatchAuditIsOnePart(t *testing.T) {
+	e := newEnv(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(hook.Close)
+	e.start(t, fmt.Sprintf(`invalidation:
+  keys: ["content:{id}"]
+  urls: ["{url}"]
+  targets:
+    - {name: hook, type: http, address: %q}
+`, hook.URL), nil)
+	e.k.Changes(e.topics.Content, events.ContentChange{Op: events.OpUpdate, ContentID: "7", Version: 1, URLPath: "/articles/7"})
+	e.caughtUp(t)
+	audits := e.k.Audits(e.topics.Purges)
+	if len(audits) != 1 {
+		t.Fatalf("%d audit records, want 1", len(audits))
+	}
+	if a := audits[0]; a.Part != 1 || a.Parts != 1 || len(a.ChangeEventIDs) != 1 || a.Outcome != events.OutcomeAcked {
+		t.Errorf("audit: part %d of %d, %d change ids, outcome %s", a.Part, a.Parts, len(a.ChangeEventIDs), a.Outcome)
+	}
+	checkBatchIDs(t, audits)
+}
+
+// checkBatchIDs checks the event ids of the parts of one batch's audit:
+// events.ID(target, change ids...) for a single record, and for part i of n
+// events.ID(that id, i, n).
+func checkBatchIDs(t *testing.T, parts []*events.PurgeAudit) {
+	t.Helper()
+	id := []string{parts[0].Target}
+	for _, p := range parts {
+		id = append(id, p.ChangeEventIDs...)
+	}
+	batchID := events.ID(id...)
+	for _, p := range parts {
+		want := batchID
+		if len(parts) > 1 {
+			want = events.ID(batchID, strconv.Itoa(p.Part), strconv.Itoa(p.Parts))
+		}
+		if p.EventID != want {
+			t.Errorf("part %d of %d: event id %s, want %s", p.Part, p.Parts, p.EventID, want)
+		}
+	}
 }

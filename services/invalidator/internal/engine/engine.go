@@ -483,9 +483,12 @@ const auditListBytes = 384 << 10
 // produceAudit produces the audit of a finished batch: one record, or, when
 // its lists take more than auditListBytes, several, each with a slice of
 // the change ids, keys and urls (every one in exactly one record) and the
-// batch's other fields. The event id of a single record is
-// events.ID(target, change ids...), that of part i (from 1) of n
-// events.ID(that id, i, n): the same for the same batch after a replay.
+// batch's other fields. Each record says which part it is (Part, from 1)
+// of how many (Parts), 1 of 1 for a single record, so that readers count a
+// batch, its attempts and its latency once (from part 1), not once per
+// part. The event id of a single record is events.ID(target, change
+// ids...), that of part i of n events.ID(that id, i, n): the same for the
+// same batch after a replay.
 func (e *Engine) produceAudit(b *batch) {
 	oldest := b.units[0].changes[0]
 	var ids []string
@@ -534,6 +537,7 @@ func (e *Engine) produceAudit(b *batch) {
 	for i, p := range parts {
 		part := a
 		part.ChangeEventIDs, part.Keys, part.URLs = p[0], p[1], p[2]
+		part.Part, part.Parts = i+1, len(parts)
 		if len(parts) > 1 {
 			part.EventID = events.ID(a.EventID, strconv.Itoa(i+1), strconv.Itoa(len(parts)))
 		}
