@@ -13,6 +13,7 @@ import (
 	"github.com/freshet/freshet/pkg/testenv"
 	"github.com/freshet/freshet/schemas"
 	"github.com/freshet/freshet/services/metrics-sink/internal/chschema"
+	"github.com/freshet/freshet/services/metrics-sink/internal/queries"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, testenv.NeedClickHouse) }
@@ -98,6 +99,50 @@ func TestMigrateTwice(t *testing.T) {
 	if v, err := chschema.Applied(ctx, conn); err != nil || v != len(ms) {
 		t.Errorf("Applied = %d, %v; want %d", v, err, len(ms))
 	}
+	checkPurgeRollup(t, ctx, conn, "twice")
+}
+
+// checkPurgeRollup inserts into edge_purges a batch of target whose audit
+// came in 3 parts, each with the batch's 4 attempts and 20 ms of latency,
+// and a whole batch of 1 attempt (a row that names no part, as a sink
+// before version 3 writes it): purge_latency_1m must count 2 batches and 5
+// attempts for target, and edge_purges keep the 4 rows.
+func checkPurgeRollup(t *testing.T, ctx context.Context, conn driver.Conn, target string) {
+	t.Helper()
+	if err := conn.Exec(ctx, `INSERT INTO edge_purges (event_id, part, parts, target, provider, outcome, attempts, finished_at, latency_from_commit_us, kafka_partition, kafka_offset)
+		SELECT concat('split-', toString(number + 1)), number + 1, 3, '`+target+`', 'varnish', 'acked', 4, now(), 20000, 0, 100 + number FROM system.numbers LIMIT 3`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, `INSERT INTO edge_purges (event_id, target, provider, outcome, attempts, finished_at, latency_from_commit_us, kafka_partition, kafka_offset)
+		SELECT 'whole', '`+target+`', 'varnish', 'acked', 1, now(), 10000, 0, 200`); err != nil {
+		t.Fatal(err)
+	}
+	var n, attempts uint64
+	if err := conn.QueryRow(ctx, "SELECT countMerge(n), sumMerge(attempts) FROM purge_latency_1m WHERE target = '"+target+"'").Scan(&n, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || attempts != 5 {
+		t.Errorf("purge_latency_1m for %s: %d batches, %d attempts; want 2, 5 (a batch counted once, not once per part)", target, n, attempts)
+	}
+	if got := count(t, ctx, conn, "SELECT count() FROM edge_purges WHERE target = '"+target+"'"); got != 4 {
+		t.Errorf("edge_purges for %s: %d rows, want 4", target, got)
+	}
+	if part, parts := purgeParts(t, ctx, conn, "target = '"+target+"' AND event_id = 'whole'"); part != 1 || parts != 1 {
+		t.Errorf("a row that names no part: part %d of %d, want 1 of 1", part, parts)
+	}
+}
+
+// purgeParts reads the part and parts of the edge_purges row where cond
+// holds. With event_id selected too: on 18.16, a SELECT of only columns an
+// ALTER added with a DEFAULT, over a part written before the ALTER, returns
+// no row when its WHERE goes to PREWHERE (see 0003_purge_parts.sql).
+func purgeParts(t *testing.T, ctx context.Context, conn driver.Conn, cond string) (part, parts uint16) {
+	t.Helper()
+	var id string
+	if err := conn.QueryRow(ctx, "SELECT event_id, part, parts FROM edge_purges WHERE "+cond).Scan(&id, &part, &parts); err != nil {
+		t.Fatalf("edge_purges where %s: %v", cond, err)
+	}
+	return part, parts
 }
 
 // A database left by the previous schema version, with data in it, is
@@ -118,6 +163,10 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 		SELECT 'old', now(), '/a', ['LCP'], [1200.0], ['good'], [], [], 0, 7`); err != nil {
 		t.Fatal(err)
 	}
+	if err := conn.Exec(ctx, `INSERT INTO edge_purges (event_id, target, provider, outcome, attempts, finished_at, latency_from_commit_us, kafka_partition, kafka_offset)
+		SELECT 'old', 'before', 'varnish', 'acked', 2, now(), 30000, 0, 7`); err != nil {
+		t.Fatal(err)
+	}
 	done, err := chschema.Migrate(ctx, conn, ms, 0)
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
@@ -130,6 +179,31 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 	}
 	if n := count(t, ctx, conn, "SELECT count() FROM web_vitals_1m"); n != 1 {
 		t.Errorf("rollup rows after the upgrade: %d", n)
+	}
+	if part, parts := purgeParts(t, ctx, conn, "event_id = 'old'"); part != 1 || parts != 1 {
+		t.Errorf("the old purge row after the upgrade: part %d of %d, want 1 of 1", part, parts)
+	}
+	if n := count(t, ctx, conn, "SELECT countMerge(n) FROM purge_latency_1m WHERE target = 'before'"); n != 1 {
+		t.Errorf("the old purge row's rollup after the upgrade: %d batches, want 1", n)
+	}
+	// The ready-made queries run over the rows written before the upgrade.
+	for _, name := range queries.Names() {
+		res, err := queries.Run(ctx, conn, name, time.Now().Add(-time.Hour), "")
+		if err != nil {
+			t.Errorf("query %s after the upgrade: %v", name, err)
+		} else if name == "purge_latency" && (len(res.Rows) != 1 || res.Rows[0][0] != "before") {
+			t.Errorf("query purge_latency after the upgrade: %v, want the old row's batch", res.Rows)
+		}
+	}
+	checkPurgeRollup(t, ctx, conn, "upgraded")
+	// A merge of the part written before the upgrade with those written
+	// after stores part and parts in it: then even 18.16 takes a WHERE on
+	// both.
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE edge_purges FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, ctx, conn, "SELECT count() FROM edge_purges WHERE part = 1 AND parts = 1"); n != 2 {
+		t.Errorf("after a merge: %d rows of part 1 of 1, want 2 (old and whole)", n)
 	}
 	want := shape(t, ctx, conn)
 	// A run that died after the statements but before recording their
@@ -147,6 +221,7 @@ func TestMigrateFromPreviousVersion(t *testing.T) {
 	if got := shape(t, ctx2, conn2); !slices.Equal(got, want) {
 		t.Errorf("schema differs from an upgraded one:\n%v\n%v", got, want)
 	}
+	checkPurgeRollup(t, ctx2, conn2, "rerun")
 }
 
 func TestRetention(t *testing.T) {

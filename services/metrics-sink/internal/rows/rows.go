@@ -261,21 +261,25 @@ func sortPairs(keys, values []string) {
 
 type purgeTable struct {
 	*Table
-	eventID, purgeID, target, provider, outcome *strCol
-	soft                                        *col[uint8]
-	attempts                                    *col[uint32]
-	status                                      *col[uint16]
-	errText                                     *strCol
-	keyCount, urlCount                          *col[uint32]
-	changes                                     *strArrCol
-	committed, started, finished                *col[time.Time]
-	finishedMS                                  *col[uint16]
-	latency                                     *col[int64]
+	eventID                            *strCol
+	part, parts                        *col[uint16]
+	purgeID, target, provider, outcome *strCol
+	soft                               *col[uint8]
+	attempts                           *col[uint32]
+	status                             *col[uint16]
+	errText                            *strCol
+	keyCount, urlCount                 *col[uint32]
+	changes                            *strArrCol
+	committed, started, finished       *col[time.Time]
+	finishedMS                         *col[uint16]
+	latency                            *col[int64]
 }
 
 func (t *purgeTable) init() {
 	t.Table = newTable(Purges.Table())
 	t.eventID = newStrCol(t.Table, "event_id")
+	t.part = newCol[uint16](t.Table, "part")
+	t.parts = newCol[uint16](t.Table, "parts")
 	t.purgeID = newStrCol(t.Table, "purge_id")
 	t.target = newStrCol(t.Table, "target")
 	t.provider = newStrCol(t.Table, "provider")
@@ -297,6 +301,8 @@ func (t *purgeTable) init() {
 
 func (t *purgeTable) add(s *Set, e *events.PurgeAudit) {
 	t.eventID.add(e.EventID)
+	t.part.add(count16(e.Part))
+	t.parts.add(count16(e.Parts))
 	t.purgeID.add(e.PurgeID)
 	t.target.add(e.Target)
 	t.provider.add(e.Provider)
@@ -321,6 +327,13 @@ func (t *purgeTable) add(s *Set, e *events.PurgeAudit) {
 	t.finished.add(seconds(e.FinishedAt))
 	t.finishedMS.add(millis(e.FinishedAt))
 	t.latency.add(e.LatencyFromCommit.Microseconds())
+}
+
+// count16 is a count from 1 (a PurgeAudit's part or parts) in a UInt16
+// column: 1 below 1 (a zero, unset, is the batch's only record), 65535
+// above it.
+func count16(n int) uint16 {
+	return uint16(min(max(n, 1), 65535))
 }
 
 type beaconTable struct {

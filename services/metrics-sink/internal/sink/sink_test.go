@@ -14,6 +14,7 @@ import (
 	"github.com/freshet/freshet/pkg/events"
 	"github.com/freshet/freshet/pkg/kafka"
 	"github.com/freshet/freshet/pkg/testenv"
+	"github.com/freshet/freshet/services/metrics-sink/internal/queries"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sink"
 	"github.com/freshet/freshet/services/metrics-sink/internal/sinktest"
 )
@@ -109,14 +110,15 @@ func TestRowsArrive(t *testing.T) {
 		keys, urls      uint32
 		ids             []string
 		lat             int64
+		part, parts     uint16
 	)
-	err = e.conn.QueryRow(ctx, `SELECT target, outcome, attempts, status_code, key_count, url_count, change_event_ids, latency_from_commit_us
-		FROM edge_purges WHERE has(change_event_ids, ?)`, change).Scan(&target, &outcome, &attempts, &status, &keys, &urls, &ids, &lat)
+	err = e.conn.QueryRow(ctx, `SELECT target, outcome, attempts, status_code, key_count, url_count, change_event_ids, latency_from_commit_us, part, parts
+		FROM edge_purges WHERE has(change_event_ids, ?)`, change).Scan(&target, &outcome, &attempts, &status, &keys, &urls, &ids, &lat, &part, &parts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target != "varnish" || outcome != "acked" || attempts != 2 || status != 200 || keys != 1 || urls != 1 || len(ids) != 1 || lat != 59000 {
-		t.Errorf("purge: %s %s %d %d %d %d %v %d", target, outcome, attempts, status, keys, urls, ids, lat)
+	if target != "varnish" || outcome != "acked" || attempts != 2 || status != 200 || keys != 1 || urls != 1 || len(ids) != 1 || lat != 59000 || part != 1 || parts != 1 {
+		t.Errorf("purge: %s %s %d %d %d %d %v %d, part %d of %d", target, outcome, attempts, status, keys, urls, ids, lat, part, parts)
 	}
 
 	var (
@@ -144,7 +146,7 @@ func TestRowsArrive(t *testing.T) {
 		{"latency", `SELECT service, stage, countMerge(n), quantilesMerge(0.5, 0.95, 0.99)(q) FROM latency_1m GROUP BY service, stage ORDER BY service, stage`,
 			`SELECT service, stage, count(), quantiles(0.5, 0.95, 0.99)(duration_us / 1000) FROM latency_samples GROUP BY service, stage ORDER BY service, stage`},
 		{"purges", `SELECT target, outcome, countMerge(n), quantilesMerge(0.5, 0.95, 0.99)(q) FROM purge_latency_1m GROUP BY target, outcome ORDER BY target`,
-			`SELECT target, outcome, count(), quantiles(0.5, 0.95, 0.99)(latency_from_commit_us / 1000) FROM edge_purges GROUP BY target, outcome ORDER BY target`},
+			`SELECT target, outcome, count(), quantiles(0.5, 0.95, 0.99)(latency_from_commit_us / 1000) FROM edge_purges WHERE part = 1 GROUP BY target, outcome ORDER BY target`},
 		{"sse lag", `SELECT route, region, countMerge(n), quantilesMerge(0.5, 0.95, 0.99)(q) FROM sse_lag_1m GROUP BY route, region ORDER BY route, region`,
 			`SELECT route, region, count(), quantiles(0.5, 0.95, 0.99)(lag) FROM rum_beacons ARRAY JOIN lag_ms AS lag GROUP BY route, region ORDER BY route, region`},
 		{"web vitals", `SELECT route, name, countMerge(n), quantilesMerge(0.5, 0.75, 0.95, 0.99)(q) FROM web_vitals_1m GROUP BY route, name ORDER BY route, name`,
@@ -163,6 +165,63 @@ func TestRowsArrive(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT sumMerge(good) FROM web_vitals_1m WHERE name = 'LCP'"); n != 16 { // LCP 1000..2500 ms: 16 good
 		t.Errorf("good LCP in the rollup: %d", n)
+	}
+}
+
+// A batch whose audit came in 3 records is one batch in purge_latency_1m
+// and in the purge_latency query, with its attempts once, while
+// edge_purges keeps the 3 rows and the freshness query each change once.
+func TestSplitAuditCountedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+	e.prod.Events(sinktest.SplitPurge("edge", 3, 4)...)
+	e.prod.Events(sinktest.Script(1)...) // another target's batch, whole
+	sinktest.WaitRows(t, e.conn, "edge_purges", 4, 30*time.Second)
+	sinktest.WaitRows(t, e.conn, "latency_samples", 2, 30*time.Second)
+
+	if n := e.count(t, "SELECT count() FROM edge_purges WHERE target = 'edge' AND parts = 3"); n != 3 {
+		t.Errorf("edge_purges: %d rows of the split batch, want 3", n)
+	}
+	if n := e.count(t, "SELECT toUInt64(groupArray(part) = [1, 2, 3]) FROM (SELECT part FROM edge_purges WHERE target = 'edge' ORDER BY part)"); n != 1 {
+		t.Error("edge_purges: the split batch's rows are not parts 1, 2 and 3")
+	}
+	var n, attempts uint64
+	var q []float64
+	if err := e.conn.QueryRow(context.Background(), `SELECT countMerge(n), sumMerge(attempts), quantilesMerge(0.5, 0.95, 0.99)(q)
+		FROM purge_latency_1m WHERE target = 'edge'`).Scan(&n, &attempts, &q); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || attempts != 4 || len(q) != 3 || q[0] != 80 || q[2] != 80 {
+		t.Errorf("purge_latency_1m: %d batches, %d attempts, latency %v; want 1, 4, 80 ms", n, attempts, q)
+	}
+
+	ctx := context.Background()
+	res, err := queries.Run(ctx, e.conn, "purge_latency", time.Unix(0, 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for _, row := range res.Rows {
+		got[row[0]] = map[string]string{}
+		for i, c := range res.Columns {
+			got[row[0]][c] = row[i]
+		}
+	}
+	if r := got["edge"]; r["batches"] != "1" || r["acked"] != "1" || r["avg_attempts"] != "4" || r["p99_ms"] != "80" {
+		t.Errorf("purge_latency for the split batch: %v, want 1 batch of 4 attempts, 80 ms", r)
+	}
+	if r := got["varnish"]; r["batches"] != "1" {
+		t.Errorf("purge_latency for the whole batch: %v, want 1 batch", r)
+	}
+
+	res, err = queries.Run(ctx, e.conn, "freshness", time.Unix(0, 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range res.Rows {
+		if row[0] == "commit → purge edge" && (row[1] != "6" || row[2] != "6") {
+			t.Errorf("freshness of the split batch: %v, want its 6 changes once each", row)
+		}
 	}
 }
 

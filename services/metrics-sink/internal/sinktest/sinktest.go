@@ -315,6 +315,32 @@ func Script(n int) []events.Event {
 	return out
 }
 
+// SplitPurge is the audit of one purge batch of target split into parts
+// records, as the invalidator splits a large one: part i of parts holds
+// changes ChangeID(10*i) to ChangeID(10*i+1) (two a part) and the batch's
+// attempts, outcome, times and a latency of 80 ms, all its parts in one
+// minute of Base.
+func SplitPurge(target string, parts, attempts int) []events.Event {
+	commit := Base.Add(30 * time.Second)
+	var ids []string
+	for i := range parts {
+		ids = append(ids, ChangeID(10*i), ChangeID(10*i+1))
+	}
+	batch := events.ID(append([]string{target}, ids...)...)
+	src := events.Source{Origin: events.OriginReplication, DB: "app", Table: "public.content", LSN: 1000, CommitTime: commit}
+	out := make([]events.Event, parts)
+	for i := range parts {
+		out[i] = events.PurgeAudit{
+			EventID: events.ID(batch, strconv.Itoa(i+1), strconv.Itoa(parts)), Source: src,
+			Trace: events.Trace{CommittedAt: commit, ProducedAt: commit.Add(80 * time.Millisecond)}, Target: target, Provider: "varnish",
+			ChangeEventIDs: ids[2*i : 2*i+2], Keys: []string{"content:" + strconv.Itoa(i)}, Attempts: attempts, Outcome: events.OutcomeAcked,
+			StatusCode: 200, StartedAt: commit.Add(10 * time.Millisecond), FinishedAt: commit.Add(80 * time.Millisecond),
+			LatencyFromCommit: 80 * time.Millisecond, Part: i + 1, Parts: parts,
+		}
+	}
+	return out
+}
+
 // LatencySample is latency sample i of the benchmarks, as the cdc-ingestor
 // writes them (179 bytes of Avro, a table label).
 func LatencySample(i int) events.LatencySample {
